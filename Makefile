@@ -1,0 +1,33 @@
+# relayd: `make run` starts a demo relay, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+ARGS ?=
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: $(STAMP)  ## start relayd (demo modem, ./var/, 127.0.0.1:8080 unless a config file exists)
+	$(BIN)/relayd run $(ARGS)
+
+test: $(STAMP)  ## the whole suite
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+lint: $(STAMP)  ## ruff + mypy (strict on relayd and modem)
+	$(BIN)/ruff check relayd modem tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## the benchmarks whose figures are quoted in README.md
+	$(BIN)/python bench/api_ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

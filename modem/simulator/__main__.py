@@ -1,0 +1,10 @@
+"""``python -m modem.simulator --link PATH``: see cli.py."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""relayd: a self-hosted SMS gateway for USB GSM modems and Android phones."""
+
+__version__ = "0.1.0"

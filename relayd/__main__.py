@@ -1,0 +1,93 @@
+"""The `relayd` command: argument parsing and dispatch to the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from relayd import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand of SPEC §3."""
+    parser = argparse.ArgumentParser(prog="relayd", description="Self-hosted SMS gateway")
+    parser.add_argument("--version", action="version", version=f"relayd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the daemon")
+    run.add_argument(
+        "--config", help="TOML file (default /etc/relayd/relayd.toml or ./relayd.toml)"
+    )
+    run.add_argument("--demo", action="store_true", help="add a simulated modem named 'demo'")
+    run.add_argument("--host", help="listen address")
+    run.add_argument("--port", type=int, help="listen port")
+    run.add_argument("--log-level", default="INFO", help="TRACE, DEBUG, INFO, WARNING")
+
+    init = sub.add_parser("init", help="write a commented config file")
+    init.add_argument("--config", default="relayd.toml", help="where to write it")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    keys = sub.add_parser("keys", help="manage API keys offline (on the database)")
+    keys.add_argument("--config", help="TOML file")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it alone on the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", default="send,read", help="comma list of send,read,admin")
+    create.add_argument("--org", default="default")
+    create.add_argument("--allow", default="", help="recipient allowlist, comma list (+1555*)")
+    create.add_argument("--rate-limit", type=float, help="requests per minute")
+    keys_list = keys_sub.add_parser("list", help="list keys")
+    keys_list.add_argument("--json", action="store_true")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+
+    send = sub.add_parser("send", help="send through a running relay (RELAY_URL, RELAY_KEY)")
+    send.add_argument("--to", required=True, action="append", help="recipient (repeatable)")
+    send.add_argument("--text", required=True)
+    send.add_argument("--sim")
+    send.add_argument("--wait", action="store_true", help="wait until sent or failed")
+    send.add_argument("--json", action="store_true")
+
+    inbox = sub.add_parser("inbox", help="print received messages")
+    inbox.add_argument("--follow", action="store_true", help="keep streaming new messages")
+    inbox.add_argument("--limit", type=int, default=20)
+    inbox.add_argument("--json", action="store_true")
+
+    status = sub.add_parser("status", help="SIMs, signal and queue of a running relay")
+    status.add_argument("--json", action="store_true")
+
+    sim = sub.add_parser("modem-sim", help="run the simulated modem on a pty")
+    sim.add_argument("args", nargs=argparse.REMAINDER, help="--link PATH [--profile ...]")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "run"):
+        from relayd.cli.run import run_command
+
+        if args.command is None:
+            args = build_parser().parse_args(["run", *(argv or sys.argv[1:])])
+        return run_command(args)
+    if args.command == "init":
+        from relayd.cli.offline import init_command
+
+        return init_command(args)
+    if args.command == "keys":
+        from relayd.cli.offline import keys_command
+
+        return keys_command(args)
+    if args.command in ("send", "inbox", "status"):
+        from relayd.cli.client import client_command
+
+        return client_command(args)
+    if args.command == "modem-sim":
+        from modem.simulator.cli import main as simulator_main
+
+        return int(simulator_main(args.args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

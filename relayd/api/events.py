@@ -1,0 +1,90 @@
+"""GET /api/v1/events: Server-Sent Events with Last-Event-ID resume from the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from relayd.api.context import key_of, relay_of
+from relayd.api.framework import Api
+from relayd.events import CLOSE
+from relayd.store.repo import iso
+
+KEEPALIVE_SECONDS = 15.0
+BACKLOG_PAGE = 1000
+
+
+def register(api: Api) -> None:
+    """Add the event stream route."""
+    api.route(
+        "GET",
+        "/api/v1/events",
+        summary="Server-Sent Events of the key's org; send Last-Event-ID to resume",
+        tags=("events",),
+        scope="read",
+        content_type="text/event-stream",
+    )(event_stream)
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    payload = {
+        "id": event["id"],
+        "type": event["type"],
+        "timestamp": iso(event["at"]),
+        "data": event["data"],
+    }
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event['id']}\nevent: {event['type']}\ndata: {body}\n\n".encode()
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Stream events; with Last-Event-ID first replay exactly the stored ones after it."""
+    relay = relay_of(request)
+    org = key_of(request).org
+    raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    last = int(raw_last) if raw_last and raw_last.strip().isdigit() else None
+    wanted = {t for t in request.query.get("types", "").split(",") if t}
+    sub = relay.bus.subscribe(org)  # before reading the log, so nothing falls in between
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n\n")
+        if last is not None:
+            while True:
+                backlog = await relay.store.messages.events_since(org, last, BACKLOG_PAGE)
+                for event in backlog:
+                    if not wanted or event["type"] in wanted:
+                        await response.write(_frame(event))
+                    last = event["id"]
+                if len(backlog) < BACKLOG_PAGE:
+                    break
+        while not sub.overflowed:
+            try:
+                event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if event is CLOSE:
+                break
+            if last is not None and event["id"] <= last:
+                continue  # already sent from the log
+            last = event["id"]
+            if not wanted or event["type"] in wanted:
+                await response.write(_frame(event))
+    except ConnectionResetError:
+        pass
+    finally:
+        relay.bus.unsubscribe(sub)
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response

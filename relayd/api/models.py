@@ -1,0 +1,230 @@
+"""Pydantic models of the native API: they validate requests and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SendRequest(BaseModel):
+    """POST /api/v1/messages. Also accepts the seed fields `phone_id` and `subject`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    to: str | list[str] = Field(description="E.164 number, or a list of them (one message each)")
+    text: str = Field(description="Message text; long texts are sent as multipart SMS")
+    channel: str = Field("sms", description="Only `sms` is served by modems and phones")
+    sim: str | int | None = Field(None, description="SIM id, name, number or slot index")
+    idempotency_key: str | None = Field(None, max_length=200)
+    source: str | None = Field(
+        None, max_length=100, description="Free label, e.g. `home-assistant`"
+    )
+    send_at: dt.datetime | None = Field(None, description="Schedule (ISO 8601 with offset)")
+    ttl: int | None = Field(None, gt=0, description="Seconds a queued message may wait")
+    delivery_report: bool | None = None
+    encoding: Literal["auto", "gsm7"] = "auto"
+    dry_run: bool = False
+    subject: str | None = Field(None, max_length=200)
+    phone_id: str | None = Field(None, max_length=100, description="Seed field; ignored")
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone offset, e.g. 2026-01-01T09:00:00+00:00")
+        return value
+
+
+class SendResult(BaseModel):
+    """One accepted message."""
+
+    ok: bool = True
+    id: int
+    to: str
+    status: str
+    parts: int
+    encoding: str
+
+
+class SendListResult(BaseModel):
+    """An accepted list send: one message per recipient."""
+
+    ok: bool = True
+    messages: list[SendResult]
+
+
+class DryRunResult(BaseModel):
+    """What a send would be, nothing stored."""
+
+    ok: bool = True
+    dry_run: bool = True
+    to: list[str]
+    parts: int
+    encoding: str
+    segments: list[str]
+    sim: str | None
+
+
+class HistoryEntry(BaseModel):
+    """One state change."""
+
+    status: str
+    at: str
+    error: str | None = None
+
+
+class Message(BaseModel):
+    """A message, flat (SPEC §5)."""
+
+    id: int
+    org: str
+    direction: Literal["in", "out"]
+    channel: str
+    peer: str
+    text: str
+    sim: str | None
+    parts: int
+    encoding: str
+    status: str
+    error: str | None
+    idempotency_key: str | None
+    source: str | None
+    subject: str | None
+    created_at: str
+    send_at: str | None
+    expires_at: str | None
+    sent_at: str | None
+    delivered_at: str | None
+    received_at: str | None
+    partial: bool
+    history: list[HistoryEntry] | None = None
+
+
+class MessageList(BaseModel):
+    """A page of messages, ascending by id."""
+
+    messages: list[Message]
+    next_since_id: int
+
+
+class MessageQuery(BaseModel):
+    """Filters of GET /api/v1/messages."""
+
+    direction: Literal["in", "out"] | None = None
+    since_id: int = Field(0, ge=0)
+    limit: int = Field(100, ge=1, le=1000)
+    sim: str | None = None
+    peer: str | None = None
+    status: str | None = None
+
+
+class Conversation(BaseModel):
+    """One peer's thread."""
+
+    peer: str
+    messages: int
+    inbound: int
+    last_message: Message
+    last_sim: str | None
+    updated_at: str | None
+
+
+class ConversationList(BaseModel):
+    """Threads, newest first."""
+
+    conversations: list[Conversation]
+
+
+class Sim(BaseModel):
+    """A SIM (modem or phone slot)."""
+
+    id: str
+    kind: Literal["modem", "phone"]
+    name: str
+    org: str
+    number: str | None
+    operator: str | None
+    signal: int | None
+    signal_dbm: int | None
+    registered: bool
+    roaming: bool
+    online: bool
+    online_since: str | None
+    slot: int | None
+    state: str
+    state_detail: str | None
+    queue_depth: int
+    control_url: str | None = None
+
+
+class SimList(BaseModel):
+    """SIMs of the key's org."""
+
+    sims: list[Sim]
+    queued: int
+
+
+class Health(BaseModel):
+    """GET /health."""
+
+    ok: bool
+    version: str
+    sims_online: int
+
+
+class CancelResult(BaseModel):
+    """DELETE /api/v1/messages/{id}."""
+
+    ok: bool = True
+    id: int
+    status: str
+
+
+class KeyCreate(BaseModel):
+    """POST /api/v1/keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Literal["send", "read", "admin"]] = ["send", "read"]
+    org: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    allowlist: list[str] = []
+    rate_limit: float | None = Field(None, gt=0, description="Requests per minute")
+    allow_short_codes: bool = False
+
+
+class KeyInfo(BaseModel):
+    """A key as listed: never the secret."""
+
+    id: int
+    org: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    allowlist: list[str]
+    rate_limit: float | None
+    created_at: str
+    revoked: bool
+    last_used_at: str | None
+
+
+class KeyCreated(BaseModel):
+    """A new key; `key` is shown this once."""
+
+    ok: bool = True
+    key: str
+    info: KeyInfo
+
+
+class KeyList(BaseModel):
+    """Keys of the org."""
+
+    keys: list[KeyInfo]
+
+
+class Ok(BaseModel):
+    """A plain success."""
+
+    ok: bool = True

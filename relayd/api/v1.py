@@ -1,0 +1,223 @@
+"""The native API (SPEC §6): send, read, cancel, conversations, SIMs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from relayd.api.context import key_of, relay_of
+from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.models import (
+    CancelResult,
+    ConversationList,
+    DryRunResult,
+    Message,
+    MessageList,
+    MessageQuery,
+    SendListResult,
+    SendRequest,
+    SendResult,
+    SimList,
+)
+from relayd.dispatch.sims import sim_json
+from relayd.exceptions import ApiError
+from relayd.sending import SendOrder
+
+TAGS = ("messages",)
+
+
+def register(api: Api) -> None:
+    """Add the native routes."""
+    api.route(
+        "POST",
+        "/api/v1/messages",
+        summary="Send an SMS (one recipient or a list)",
+        tags=TAGS,
+        scope="send",
+        body=SendRequest,
+        response=SendResult,
+        status=202,
+        extra_responses={200: "Idempotent replay or dry run", 429: "Rate limited"},
+    )(send_message)
+    api.route(
+        "GET",
+        "/api/v1/messages",
+        summary="List messages (ascending id, since_id paging)",
+        tags=TAGS,
+        scope="read",
+        query=MessageQuery,
+        response=MessageList,
+    )(list_messages)
+    api.route(
+        "GET",
+        "/api/v1/messages/{id}",
+        summary="One message with its state history",
+        tags=TAGS,
+        scope="read",
+        response=Message,
+        extra_responses={404: "No such message"},
+    )(get_message)
+    api.route(
+        "DELETE",
+        "/api/v1/messages/{id}",
+        summary="Cancel a queued message",
+        tags=TAGS,
+        scope="send",
+        response=CancelResult,
+        extra_responses={404: "No such message", 409: "Already sent"},
+    )(cancel_message)
+    api.route(
+        "GET",
+        "/api/v1/conversations",
+        summary="One thread per peer, newest first",
+        tags=TAGS,
+        scope="read",
+        response=ConversationList,
+    )(conversations)
+    api.route(
+        "GET",
+        "/api/v1/sims",
+        summary="SIMs (modems and phone slots) of the key's org",
+        tags=("sims",),
+        scope="read",
+        response=SimList,
+    )(list_sims)
+
+
+async def send_message(request: web.Request) -> web.Response:
+    """POST /api/v1/messages."""
+    relay = relay_of(request)
+    key = key_of(request)
+    body = validate(SendRequest, await read_json(request))
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key is not None and len(header_key) > 200:
+        raise ApiError(
+            422, "invalid_field", "Idempotency-Key: at most 200 characters", "idempotency_key"
+        )
+    order = SendOrder(
+        to=[body.to] if isinstance(body.to, str) else body.to,
+        text=body.text,
+        channel=body.channel,
+        sim=None if body.sim is None else str(body.sim),
+        idempotency_key=body.idempotency_key or header_key,
+        source=body.source,
+        subject=body.subject,
+        send_at=body.send_at,
+        ttl=body.ttl,
+        delivery_report=body.delivery_report,
+        encoding=body.encoding,
+    )
+    if body.dry_run:
+        return json_response(dry_run(request, order).model_dump())
+    relay.auth.take(key, len(order.to))
+    accepted = await relay.sending.accept(key, order)
+    results = [
+        SendResult(
+            id=c.message["id"],
+            to=c.message["peer"],
+            status=c.message["status"],
+            parts=c.message["parts"],
+            encoding=c.message["encoding"],
+        )
+        for c in accepted.results
+    ]
+    status = 200 if accepted.replayed else 202
+    headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
+    if isinstance(body.to, list):
+        return json_response(SendListResult(messages=results).model_dump(), status, headers)
+    return json_response(results[0].model_dump(), status, headers)
+
+
+def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
+    """Validate and plan a send without storing it."""
+    relay = relay_of(request)
+    key = key_of(request)
+    relay.sending.check_channel(order.channel)
+    peers = relay.sending.recipients(key, order)
+    plan = relay.sending.plan(order.text, order.encoding, order.field_text)
+    relay.sending.check_sim(key.org, order.sim)
+    sim = relay.sending.choose_sim(key.org, peers[0], order.sim)
+    return DryRunResult(
+        to=peers,
+        parts=len(plan.segments),
+        encoding=plan.encoding,
+        segments=plan.segments,
+        sim=sim.info.id if sim else None,
+    )
+
+
+def _message_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise ApiError(404, "not_found", "no such message")
+    return int(raw)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    """GET /api/v1/messages/{id}."""
+    message = await relay_of(request).store.messages.get_message(
+        key_of(request).org, _message_id(request)
+    )
+    if message is None:
+        raise ApiError(404, "not_found", "no such message")
+    return json_response(message)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """GET /api/v1/messages."""
+    query = query_model(MessageQuery, request)
+    messages = await relay_of(request).store.messages.list_messages(
+        key_of(request).org,
+        since_id=query.since_id,
+        limit=query.limit,
+        direction=query.direction,
+        sim=query.sim,
+        peer=query.peer,
+        status=query.status,
+    )
+    next_since = messages[-1]["id"] if messages else query.since_id
+    return json_response({"messages": messages, "next_since_id": next_since})
+
+
+async def cancel_message(request: web.Request) -> web.Response:
+    """DELETE /api/v1/messages/{id}: only a message still queued can be cancelled."""
+    relay = relay_of(request)
+    org = key_of(request).org
+    message_id = _message_id(request)
+    current = await relay.store.messages.get_message(org, message_id)
+    if current is None or current["direction"] != "out":
+        raise ApiError(404, "not_found", "no such message")
+    done = await relay.store.messages.transition(
+        message_id, "cancelled", error="cancelled by API", only_from=("queued",)
+    )
+    if done is None:
+        latest = await relay.store.messages.get_message(org, message_id)
+        state = latest["status"] if latest else current["status"]
+        raise ApiError(
+            409,
+            "not_cancellable",
+            f"the message is already {state}; only queued messages can be cancelled",
+        )
+    relay.outbox.forget(message_id)
+    return json_response(CancelResult(id=message_id, status="cancelled").model_dump())
+
+
+async def conversations(request: web.Request) -> web.Response:
+    """GET /api/v1/conversations."""
+    rows = await relay_of(request).store.messages.conversations(key_of(request).org)
+    return json_response({"conversations": rows})
+
+
+async def list_sims(request: web.Request) -> web.Response:
+    """GET /api/v1/sims: admins also see each simulated modem's control URL."""
+    relay = relay_of(request)
+    key = key_of(request)
+    sims: list[dict[str, Any]] = []
+    for backend in relay.sims.for_org(key.org):
+        data = sim_json(backend.info, relay.outbox.queue_depth(backend))
+        control = backend.info.extra.get("control_url")
+        if control and key.has_scope("admin"):
+            data["control_url"] = control
+        sims.append(data)
+    return json_response({"sims": sims, "queued": relay.outbox.queued_count(key.org)})

@@ -1,0 +1,1 @@
+"""Backends that carry SMS: GSM modems and phones, behind one SimBackend protocol."""

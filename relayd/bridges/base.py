@@ -1,0 +1,126 @@
+"""The SimBackend protocol: what the router needs from any line that can send SMS."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+SimKind = Literal["modem", "phone"]
+
+
+@dataclass
+class SimInfo:
+    """Live description of one SIM, as shown on GET /api/v1/sims."""
+
+    id: str  # stable, unique across the relay ("modem:demo", "phone:<device>:<slot>")
+    kind: SimKind
+    name: str
+    org: str = "default"
+    number: str | None = None
+    operator: str | None = None
+    signal: int | None = None  # 0-100
+    signal_dbm: int | None = None
+    registered: bool = False
+    roaming: bool = False
+    online: bool = False
+    slot: int | None = None
+    # ready | starting | offline | sim_pin_required | sim_puk_required | wrong_pin | port_busy
+    state: str = "starting"
+    state_detail: str | None = None
+    online_since: dt.datetime | None = None
+    extra: dict[str, object] = field(default_factory=dict)  # maker, model, imei, control_url, ...
+
+
+@dataclass(frozen=True)
+class OutboundSms:
+    """One message as handed to a backend: text already normalised, number in E.164."""
+
+    message_id: int
+    to: str
+    text: str
+    encoding: Literal["auto", "gsm7"] = "auto"
+    delivery_report: bool = True
+
+
+@dataclass(frozen=True)
+class SendReceipt:
+    """What a backend reports once every part of a message went out."""
+
+    references: list[int]  # TP-MR of each part, in part order (empty for phones)
+
+
+class SendFailed(Exception):
+    """A send did not succeed.
+
+    ``not_sent`` is True only when the backend is certain nothing went on air
+    (so the message may be retried elsewhere); ``transient`` says whether another
+    attempt (on this or another SIM) might succeed.
+    """
+
+    def __init__(self, code: str, message: str, *, transient: bool, not_sent: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+        self.not_sent = not_sent
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """One received SMS or one part of a concatenated SMS."""
+
+    sender: str
+    text: str
+    received_at: dt.datetime | None  # network timestamp (SCTS), aware
+    concat_ref: int | None = None  # concatenation reference, when a part
+    concat_total: int = 1
+    concat_seq: int = 1
+    external_id: str | None = None  # backend-side id, used for dedupe
+    encoding: str = "gsm7"
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """An SMS-STATUS-REPORT matched to a part by (sim, reference, recipient)."""
+
+    reference: int
+    recipient: str
+    delivered: bool
+    final: bool  # False for "still trying" statuses
+    status_code: int
+    detail: str
+    at: dt.datetime | None
+
+
+class BackendEvents(Protocol):
+    """What a backend calls back into the relay. Inbound must be durable when it returns."""
+
+    async def on_inbound(self, sim_id: str, sms: InboundSms) -> None: ...
+
+    async def on_delivery_report(self, sim_id: str, report: DeliveryReport) -> None: ...
+
+    def on_sim_changed(self, sim_id: str) -> None: ...
+
+
+@runtime_checkable
+class SimBackend(Protocol):
+    """A line that can send SMS: a modem or a phone slot."""
+
+    @property
+    def info(self) -> SimInfo: ...
+
+    @property
+    def capabilities(
+        self,
+    ) -> frozenset[str]: ...  # subset of {"sms", "ussd", "call", "delivery_reports"}
+
+    async def start(self, events: BackendEvents) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, sms: OutboundSms) -> SendReceipt: ...
+
+
+UssdFunc = Callable[[str], Awaitable[str]]

@@ -1,0 +1,147 @@
+"""`relayd run`: serve until SIGTERM/SIGINT, then drain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import time
+
+from aiohttp import web
+
+from relayd.app import create_app
+from relayd.bridges.base import SimBackend
+from relayd.cli.common import resolve_config
+from relayd.config import Config
+from relayd.log import setup_logging
+from relayd.relay import Relay
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Start the daemon in the foreground."""
+    config, embedded = resolve_config(args.config)
+    if args.host:
+        config.server.host = args.host
+    if args.port is not None:
+        config.server.port = args.port
+    setup_logging(args.log_level)
+    demo = args.demo or embedded
+    try:
+        return asyncio.run(serve(config, demo=demo, embedded=embedded))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
+    """Run the relay until a stop signal; return the exit status."""
+    started = time.monotonic()
+    extras = await _start_extras(config, demo)
+    backends: list[SimBackend] = [b for extra in extras for b in extra.backends]
+    backends += _configured_modems(config)
+    app = create_app(config, backends)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=config.server.drain_seconds,
+        access_log_format='%a "%r" %s %b %Tfs',
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await runner.setup()
+        site = web.TCPSite(
+            runner,
+            config.server.host,
+            config.server.port,
+            ssl_context=_tls(config),
+            reuse_address=True,
+        )
+        await site.start()
+        relay = app[_relay_key()]
+        _banner(config, relay, extras, embedded, time.monotonic() - started)
+        await stop.wait()
+        _LOGGER.info(
+            "Stopping: draining in-flight sends (up to %.0f s)", config.server.drain_seconds
+        )
+    except OSError as exc:
+        _LOGGER.error("Cannot listen on %s:%s: %s", config.server.host, config.server.port, exc)
+        return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        for extra in extras:
+            await extra.stop()
+    return 0
+
+
+def _relay_key() -> web.AppKey[Relay]:
+    from relayd.api.context import RELAY
+
+    return RELAY
+
+
+def _tls(config: Config) -> ssl.SSLContext | None:
+    if not config.server.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.server.tls_cert, config.server.tls_key)
+    return context
+
+
+def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, took: float) -> None:
+    scheme = "https" if config.server.tls_cert else "http"
+    host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    url = f"{scheme}://{host}:{config.server.port}"
+    key_path = relay.admin_key_path
+    lines = [f"relayd {relay.version} ready in {took:.2f} s on {url}  (docs: {url}/docs)"]
+    if relay.admin_key:
+        lines.append(
+            f"  admin key (created now, shown once; also in {key_path}): {relay.admin_key}"
+        )
+    elif embedded and key_path.exists():
+        lines.append(f"  admin key: {key_path.read_text().strip()}  (from {key_path})")
+    else:
+        lines.append(f"  admin key: see {key_path} (or `relayd keys create --name me`)")
+    lines.append(f"  export RELAY_URL={url} RELAY_KEY=$(cat {key_path})")
+    for extra in extras:
+        lines.extend(f"  {line}" for line in extra.describe())
+    print("\n".join(lines), flush=True)
+
+
+class Extra:
+    """Something started beside the relay (the demo modem simulator)."""
+
+    backends: list[SimBackend]
+
+    def describe(self) -> list[str]:
+        """Lines for the start-up banner."""
+        return []
+
+    async def stop(self) -> None:
+        """Stop it after the relay stopped."""
+
+
+async def _start_extras(config: Config, demo: bool) -> list[Extra]:
+    if not demo:
+        return []
+    from relayd.demo import DemoModem
+
+    extra = DemoModem(config)
+    await extra.start()
+    return [extra]
+
+
+def _configured_modems(config: Config) -> list[SimBackend]:
+    if not config.modem:
+        return []
+    from relayd.bridges.modem import backends_from_config
+
+    backends: list[SimBackend] = backends_from_config(config)
+    return backends

@@ -1,0 +1,204 @@
+"""Configuration: the TOML file of SPEC §4 as pydantic models, with env overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_PATHS = (Path("/etc/relayd/relayd.toml"), Path("relayd.toml"))
+ORG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Section):
+    host: str = "0.0.0.0"  # noqa: S104 - an appliance serves its LAN
+    port: int = Field(8080, ge=0, le=65535)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    cors_origins: list[str] = []
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    drain_seconds: float = Field(10.0, ge=0)
+
+
+class StorageConfig(_Section):
+    path: str = "/var/lib/relayd/relayd.db"
+    retention_days: int = Field(0, ge=0)  # 0 keeps everything
+
+
+class ModemConfig(_Section):
+    name: str
+    port: str
+    baudrate: int = 115200
+    pin: str = ""
+    org: str = "default"
+    delivery_reports: bool = True
+    priority: int = 0
+    rate_per_minute: float = Field(0, ge=0)  # 0: as fast as the modem takes them
+    health_interval: float = Field(30.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 32)")
+        return value
+
+
+class PhonesConfig(_Section):
+    enabled: bool = True
+    allow_new_orgs: bool = False
+    result_timeout: float = Field(600.0, gt=0)
+
+
+class RoutingRule(_Section):
+    prefix: str
+    sim: str
+
+
+class RoutingConfig(_Section):
+    policy: Literal["round_robin", "priority", "least_busy"] = "round_robin"
+    failover: bool = True
+    sticky_replies: bool = True
+    max_attempts: int = Field(3, ge=1)
+    rule: list[RoutingRule] = []
+
+
+class SmsConfig(_Section):
+    default_region: str = "US"
+    delivery_reports: bool = True
+    max_parts: int = Field(10, ge=1, le=255)
+    allow_short_codes: bool = False
+    multipart_wait: float = Field(600.0, gt=0)
+    default_ttl: int = Field(0, ge=0)  # seconds; 0 means messages never expire
+
+
+class MdnsConfig(_Section):
+    backend: Literal["auto", "zeroconf", "avahi", "off"] = "auto"
+    interfaces: list[str] = []
+    name: str = ""
+
+
+class EmailConfig(_Section):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password: str = ""
+    from_: str = Field("relayd@example.org", alias="from")
+    forward_inbound_to: list[str] = []
+
+
+class WebhookConfig(_Section):
+    url: str
+    events: list[str] = ["sms.received"]
+    secret: str = ""
+    org: str = "default"
+    kind: Literal["standard", "homeassistant"] = "standard"
+    headers: dict[str, str] = {}
+
+
+class DemoConfig(_Section):
+    send_delay: float = Field(0.5, ge=0)
+    report_delay: float = Field(1.0, ge=0)
+    control_port: int = Field(0, ge=0, le=65535)
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    modem: list[ModemConfig] = []
+    phones: PhonesConfig = PhonesConfig()
+    routing: RoutingConfig = RoutingConfig()
+    sms: SmsConfig = SmsConfig()
+    mdns: MdnsConfig = MdnsConfig()
+    email: EmailConfig = EmailConfig()
+    webhook: list[WebhookConfig] = []
+    demo: DemoConfig = DemoConfig()
+
+    @property
+    def state_dir(self) -> Path:
+        """Directory that holds the database and admin.key."""
+        return Path(self.storage.path).parent
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    """The file to read: the one given, else the first default path that exists."""
+    if explicit:
+        return Path(explicit)
+    for path in DEFAULT_PATHS:
+        if path.exists():
+            return path
+    return None
+
+
+def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate; raise ConfigError on any problem."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    _apply_env(data, os.environ if env is None else env)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}[{key}] {first['msg']}") from None
+    names = [m.name for m in config.modem]
+    if len(names) != len(set(names)):
+        raise ConfigError("[modem.name] modem names must be unique")
+    for org in [m.org for m in config.modem] + [w.org for w in config.webhook]:
+        if not ORG_RE.match(org):
+            raise ConfigError(f"[org] {org!r}: use letters, digits, '-' or '_'")
+    return config
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """RELAYD_<SECTION>_<KEY>=value overrides one scalar of a table section."""
+    sections = {
+        name: field.annotation
+        for name, field in Config.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+    for var, raw in env.items():
+        if not var.startswith("RELAYD_"):
+            continue
+        rest = var[len("RELAYD_") :].lower()
+        for section, model in sections.items():
+            if not rest.startswith(section + "_"):
+                continue
+            key = rest[len(section) + 1 :]
+            fields = model.model_fields
+            field_name = key if key in fields else f"{key}_" if f"{key}_" in fields else None
+            if field_name is None:
+                continue
+            alias = fields[field_name].alias or field_name
+            data.setdefault(section, {})[alias] = _parse_env_value(raw)
+            break
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Env values are TOML scalars or arrays when they parse as such, else strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw

@@ -1,0 +1,269 @@
+"""The outbox worker: wakes on new work, hands queued messages to SIMs, drives their states."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from relayd.bridges.base import OutboundSms, SendFailed, SimBackend
+from relayd.config import RoutingConfig
+from relayd.dispatch.router import Pending, Router
+from relayd.numbers import mask_number
+from relayd.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Lane:
+    """Per-SIM bookkeeping: in-flight sends, capacity and send-rate spacing."""
+
+    capacity: int = 1
+    min_interval: float = 0.0
+    load: int = 0
+    next_allowed: float = 0.0
+    sent: int = 0
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class Outbox:
+    """Holds queued messages in memory (the store holds them durably) and dispatches them."""
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        config: RoutingConfig,
+        sims: Callable[[], list[SimBackend]],
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.config = config
+        self._sims = sims
+        self._pending: dict[int, Pending] = {}
+        self._lanes: dict[str, Lane] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._accepting = True
+        self.last_cycle = time.monotonic()
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fail what a crash tore, load what is queued, and start dispatching."""
+        torn = await self.store.messages.interrupt_in_flight()
+        if torn:
+            _LOGGER.warning(
+                "%d send(s) were in flight at the last stop: failed as interrupted", len(torn)
+            )
+        for row in await self.store.messages.pending_outbound():
+            self._pending[row["id"]] = Pending(
+                id=row["id"],
+                org=row["org"],
+                peer=row["peer"],
+                text=row["text"],
+                sim_request=row["sim_request"],
+                send_at=row["send_at"],
+                expires_at=row["expires_at"],
+                delivery_report=bool(row["delivery_report"]),
+                force_gsm7=bool(row["force_gsm7"]),
+                attempts=row["attempts"],
+            )
+        self._task = asyncio.create_task(self._run(), name="relayd-outbox")
+        self.wake()
+
+    async def drain(self, grace: float) -> None:
+        """Stop assigning; give in-flight sends `timeout` seconds, then cancel them."""
+        self._accepting = False
+        if self._timer is not None:
+            self._timer.cancel()
+        tasks = {t for lane in self._lanes.values() for t in lane.tasks}
+        if tasks:
+            _LOGGER.info("Waiting for %d in-flight send(s)", len(tasks))
+            _done, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def healthy(self) -> bool:
+        """The worker task is alive (the systemd watchdog asks)."""
+        return self._task is not None and not self._task.done()
+
+    # --- work intake ----------------------------------------------------------------
+
+    def enqueue(self, message: Pending) -> None:
+        """A message was stored as queued: consider it on the next cycle."""
+        self._pending[message.id] = message
+        self.wake()
+
+    def forget(self, message_id: int) -> bool:
+        """Drop a queued message (cancelled); True when it was waiting here."""
+        return self._pending.pop(message_id, None) is not None
+
+    def wake(self) -> None:
+        """Something changed (new work, a SIM came online, a lane freed up)."""
+        self._wake.set()
+
+    def lane(self, sim: SimBackend) -> Lane:
+        """The lane of a SIM, created on first use."""
+        lane = self._lanes.get(sim.info.id)
+        if lane is None:
+            capacity = int(getattr(sim, "max_in_flight", 1))
+            rate = float(getattr(sim, "rate_per_minute", 0) or 0)
+            lane = Lane(capacity=max(1, capacity), min_interval=60.0 / rate if rate else 0.0)
+            self._lanes[sim.info.id] = lane
+        return lane
+
+    def queued_count(self, org: str | None = None) -> int:
+        """Messages waiting for a SIM (or for their send_at)."""
+        if org is None:
+            return len(self._pending)
+        return sum(1 for p in self._pending.values() if p.org == org)
+
+    def queue_depth(self, sim: SimBackend) -> int:
+        """In-flight sends on this SIM plus messages asked for it by name."""
+        waiting = sum(
+            1
+            for p in self._pending.values()
+            if p.sim_request
+            and p.org == sim.info.org
+            and p.sim_request in (sim.info.id, sim.info.name, sim.info.number)
+        )
+        return self.lane(sim).load + waiting
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self.last_cycle = time.monotonic()
+            if self._accepting:
+                await self._cycle()
+
+    def _available(self, sim: SimBackend) -> bool:
+        lane = self.lane(sim)
+        return (
+            sim.info.online and lane.load < lane.capacity and lane.next_allowed <= time.monotonic()
+        )
+
+    async def _cycle(self) -> None:
+        now = time.time()
+        next_due: float | None = None
+        sims = self._sims()
+        for message in list(self._pending.values()):
+            if message.expires_at is not None and now >= message.expires_at:
+                self._pending.pop(message.id, None)
+                await self.store.messages.transition(
+                    message.id,
+                    "expired",
+                    error="ttl passed before a SIM could send it",
+                    only_from=("queued",),
+                )
+                continue
+            if message.send_at is not None and message.send_at > now:
+                next_due = message.send_at if next_due is None else min(next_due, message.send_at)
+                continue
+            sim = self.router.choose(message, sims, self._available, lambda s: self.lane(s).load)
+            if sim is None:
+                continue
+            self._pending.pop(message.id, None)
+            lane = self.lane(sim)
+            lane.load += 1
+            lane.next_allowed = time.monotonic() + lane.min_interval
+            task = asyncio.create_task(self._send(message, sim, lane), name=f"send-{message.id}")
+            lane.tasks.add(task)
+            task.add_done_callback(lane.tasks.discard)
+        # Scheduled messages and rate-limited lanes free up with time, not with an event.
+        mono = time.monotonic()
+        delays = [next_due - now] if next_due is not None else []
+        if self._pending:
+            lanes = self._lanes.values()
+            delays += [ln.next_allowed - mono for ln in lanes if ln.next_allowed > mono]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if delays:
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, min(delays)), self.wake)
+
+    async def _send(self, message: Pending, sim: SimBackend, lane: Lane) -> None:
+        sim_id = sim.info.id
+        try:
+            claimed = await self.store.messages.transition(
+                message.id, "sending", sim=sim_id, only_from=("queued",), count_attempt=True
+            )
+            if claimed is None:
+                return  # cancelled while waiting
+            message.attempts += 1
+            sms = OutboundSms(
+                message_id=message.id,
+                to=message.peer,
+                text=message.text,
+                encoding="gsm7" if message.force_gsm7 else "auto",
+                delivery_report=message.delivery_report,
+            )
+            try:
+                receipt = await sim.send(sms)
+            except SendFailed as exc:
+                await self._on_failure(message, sim_id, exc)
+                return
+            except Exception as exc:  # a backend bug must not lose the message's state
+                _LOGGER.exception("Send %d on %s raised", message.id, sim_id)
+                await self._on_failure(
+                    message,
+                    sim_id,
+                    SendFailed(
+                        "interrupted",
+                        str(exc) or type(exc).__name__,
+                        transient=False,
+                        not_sent=False,
+                    ),
+                )
+                return
+            lane.sent += 1
+            await self.store.messages.mark_sent(message.id, sim_id, receipt.references)
+            _LOGGER.info(
+                "Message %d sent to %s via %s", message.id, mask_number(message.peer), sim_id
+            )
+        finally:
+            lane.load -= 1
+            self.wake()
+
+    async def _on_failure(self, message: Pending, sim_id: str, exc: SendFailed) -> None:
+        retry = (
+            exc.not_sent
+            and exc.transient
+            and self.config.failover
+            and message.attempts < self.config.max_attempts
+            and self._accepting
+        )
+        if retry:
+            message.exclude.add(sim_id)
+            if message.sim_request:
+                message.exclude.discard(sim_id)  # only that SIM may send it: try it again later
+            await self.store.messages.transition(
+                message.id,
+                "queued",
+                error=f"{exc.code}: {exc.message}; retrying",
+                only_from=("sending",),
+            )
+            self._pending[message.id] = message
+            _LOGGER.info("Message %d failed on %s (%s): queued again", message.id, sim_id, exc.code)
+            return
+        error = exc.code if exc.code == "interrupted" else f"{exc.code}: {exc.message}"
+        await self.store.messages.transition(
+            message.id, "failed", error=error, only_from=("sending",)
+        )
+        _LOGGER.warning("Message %d failed on %s: %s", message.id, sim_id, error)

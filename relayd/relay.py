@@ -1,0 +1,78 @@
+"""The relay's long-lived parts wired together: store, bus, router, outbox, SIMs, sending."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from relayd import __version__
+from relayd.auth import KeyAuthenticator
+from relayd.bridges.base import SimBackend
+from relayd.config import Config
+from relayd.dispatch.outbox import Outbox
+from relayd.dispatch.router import Router
+from relayd.dispatch.sims import SimRegistry
+from relayd.events import EventBus
+from relayd.sending import SendService
+from relayd.store import Store
+
+_LOGGER = logging.getLogger(__name__)
+ADMIN_KEY_FILE = "admin.key"
+
+
+class Relay:
+    """Everything the HTTP surfaces talk to."""
+
+    version = __version__
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(config.storage.path)
+        self.bus = EventBus()
+        self.auth = KeyAuthenticator(self.store.keys)
+        priorities = {f"modem:{m.name}": m.priority for m in config.modem}
+        self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
+        self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
+        self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
+        self.sims.outbox = self.outbox
+        self.sending = SendService(config, self.store, self.outbox, self.router, self.sims)
+        self.admin_key: str | None = None  # set when this start created the first admin key
+        self.started = False
+
+    async def start(self, backends: list[SimBackend] | None = None) -> None:
+        """Open the store, make the first admin key if needed, start SIMs and the outbox."""
+        await self.store.open()
+        self.store.db.add_commit_listener(self.bus.publish)
+        if not await self.store.keys.has_admin_key():
+            _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
+            self.admin_key = secret
+            write_admin_key(self.config, secret)
+        await self.sims.start()
+        await self.outbox.start()
+        for backend in backends or []:
+            await self.sims.add(backend)
+        self.started = True
+
+    async def stop(self) -> None:
+        """Drain sends, stop SIMs, close the store."""
+        await self.outbox.drain(self.config.server.drain_seconds)
+        await self.sims.stop()
+        await self.store.close()
+        self.started = False
+
+    @property
+    def admin_key_path(self) -> Path:
+        """Where the first admin key is written."""
+        return self.config.state_dir / ADMIN_KEY_FILE
+
+
+def write_admin_key(config: Config, secret: str) -> Path:
+    """Write the admin key beside the database, readable by its owner only."""
+    path = config.state_dir / ADMIN_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    os.chmod(path, 0o600)
+    return path

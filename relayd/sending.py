@@ -1,0 +1,227 @@
+"""Accepting sends: the one path every API surface uses (validate, split, store, enqueue)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from modem.codec import CodecError, split_text
+from relayd.auth import check_allowlist
+from relayd.bridges.base import SimBackend
+from relayd.config import Config
+from relayd.dispatch.outbox import Outbox
+from relayd.dispatch.router import Pending, Router, sim_matches
+from relayd.dispatch.sims import SimRegistry
+from relayd.exceptions import ApiError
+from relayd.numbers import InvalidNumber, normalize_number
+from relayd.store import ApiKey, Created, IdempotencyConflict, NewMessage, Store
+
+MAX_RECIPIENTS = 100
+SERVED_CHANNELS = ("sms",)
+KNOWN_CHANNELS = ("sms", "email", "notify", "wa", "tg", "tg_bot", "pchat", "mms", "voice")
+
+
+@dataclass(frozen=True)
+class SendOrder:
+    """A validated send request as every API surface expresses it."""
+
+    to: Sequence[str]
+    text: str
+    channel: str = "sms"
+    sim: str | None = None
+    idempotency_key: str | None = None
+    source: str | None = None
+    subject: str | None = None
+    send_at: dt.datetime | None = None
+    ttl: int | None = None
+    delivery_report: bool | None = None
+    encoding: Literal["auto", "gsm7"] = "auto"
+    field_to: str = "to"  # how the caller's API names the fields, for error messages
+    field_text: str = "text"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a send will be on air."""
+
+    encoding: str
+    segments: list[str]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The stored messages of one request, and whether they were stored just now."""
+
+    results: list[Created]
+    replayed: bool
+
+
+class SendService:
+    """Validates and accepts sends; hands them to the outbox."""
+
+    def __init__(
+        self, config: Config, store: Store, outbox: Outbox, router: Router, sims: SimRegistry
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.outbox = outbox
+        self.router = router
+        self.sims = sims
+
+    def plan(self, text: str, encoding: str = "auto", field: str = "text") -> Plan:
+        """Encoding and parts of `text`, computed by the codec the modems use; 422 when too long."""
+        if not text:
+            raise ApiError(422, "invalid_field", f"{field}: the message text is empty", field)
+        try:
+            split = split_text(text, encoding)  # type: ignore[arg-type]
+        except CodecError as exc:
+            raise ApiError(422, "invalid_field", f"{field}: {exc}", field) from None
+        limit = self.config.sms.max_parts
+        if len(split.segments) > limit:
+            raise ApiError(
+                422,
+                "text_too_long",
+                f"{field}: this text needs {len(split.segments)} SMS parts "
+                f"({split.encoding}, {len(text)} characters); the limit is {limit} parts",
+                field,
+            )
+        return Plan(split.encoding, list(split.segments))
+
+    def recipients(self, key: ApiKey, order: SendOrder) -> list[str]:
+        """The recipients in E.164, checked against the key's allowlist."""
+        if not order.to:
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"{order.field_to}: at least one recipient is required",
+                order.field_to,
+            )
+        if len(order.to) > MAX_RECIPIENTS:
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"{order.field_to}: at most {MAX_RECIPIENTS} recipients per request",
+                order.field_to,
+            )
+        out = []
+        for raw in order.to:
+            try:
+                number = normalize_number(
+                    raw,
+                    self.config.sms.default_region,
+                    allow_short_codes=key.allow_short_codes or self.config.sms.allow_short_codes,
+                )
+            except InvalidNumber as exc:
+                raise ApiError(
+                    422, "invalid_number", f"{order.field_to}: {exc}", order.field_to
+                ) from None
+            check_allowlist(key, number, order.field_to)
+            out.append(number)
+        return out
+
+    def check_channel(self, channel: str) -> None:
+        """422 for channels this hardware does not serve, naming those it does."""
+        if channel not in SERVED_CHANNELS:
+            served = ", ".join(SERVED_CHANNELS)
+            what = (
+                "unknown channel" if channel not in KNOWN_CHANNELS else "not served by this relay"
+            )
+            raise ApiError(
+                422,
+                "unsupported_channel",
+                f"channel: '{channel}' is {what}; this relay serves: {served}",
+                "channel",
+            )
+
+    def check_sim(self, org: str, wanted: str | None) -> None:
+        """422 when an explicit SIM names nothing this org has."""
+        if wanted is None:
+            return
+        if not any(sim_matches(s, wanted) for s in self.sims.for_org(org)):
+            raise ApiError(422, "unknown_sim", f"sim: no SIM '{wanted}' in this org", "sim")
+
+    def choose_sim(self, org: str, peer: str, wanted: str | None) -> SimBackend | None:
+        """The SIM the router would pick now (for dry runs)."""
+        pending = Pending(id=0, org=org, peer=peer, text="", sim_request=wanted)
+        return self.router.choose(pending, self.sims.all(), lambda s: s.info.online, lambda s: 0)
+
+    async def accept(self, key: ApiKey, order: SendOrder) -> Accepted:
+        """Store the order's messages as queued (or replay an idempotent request) and enqueue."""
+        self.check_channel(order.channel)
+        peers = self.recipients(key, order)
+        plan = self.plan(order.text, order.encoding, order.field_text)
+        self.check_sim(key.org, order.sim)
+        now = time.time()
+        send_at = order.send_at.timestamp() if order.send_at else None
+        ttl = order.ttl or self.config.sms.default_ttl or None
+        expires = (send_at or now) + ttl if ttl else None
+        report = (
+            self.config.sms.delivery_reports
+            if order.delivery_report is None
+            else order.delivery_report
+        )
+        items = [
+            NewMessage(
+                peer=peer,
+                text=order.text,
+                parts=len(plan.segments),
+                encoding=plan.encoding,
+                channel=order.channel,
+                sim_request=order.sim,
+                source=order.source,
+                subject=order.subject,
+                send_at=send_at,
+                expires_at=expires,
+                delivery_report=report,
+                force_gsm7=order.encoding == "gsm7",
+            )
+            for peer in peers
+        ]
+        request_hash = _request_hash(order, peers) if order.idempotency_key else None
+        try:
+            results = await self.store.messages.create_outbound(
+                key.org, items, idempotency_key=order.idempotency_key, request_hash=request_hash
+            )
+        except IdempotencyConflict:
+            raise ApiError(
+                422,
+                "idempotency_conflict",
+                "idempotency_key: this key was already used for a different request",
+                "idempotency_key",
+            ) from None
+        replayed = not results[0].created
+        if not replayed:
+            for created, item in zip(results, items, strict=True):
+                self.outbox.enqueue(
+                    Pending(
+                        id=created.message["id"],
+                        org=key.org,
+                        peer=item.peer,
+                        text=item.text,
+                        sim_request=item.sim_request,
+                        send_at=item.send_at,
+                        expires_at=item.expires_at,
+                        delivery_report=item.delivery_report,
+                        force_gsm7=item.force_gsm7,
+                    )
+                )
+        return Accepted(results, replayed)
+
+
+def _request_hash(order: SendOrder, peers: Sequence[str]) -> str:
+    body: dict[str, Any] = {
+        "to": list(peers),
+        "text": order.text,
+        "channel": order.channel,
+        "sim": order.sim,
+        "send_at": order.send_at.isoformat() if order.send_at else None,
+        "ttl": order.ttl,
+        "encoding": order.encoding,
+        "subject": order.subject,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,35 @@
+"""Storage: SQLite behind a repository interface (no SQL outside this package)."""
+
+from __future__ import annotations
+
+from relayd.store.db import Database
+from relayd.store.inbound import InboundStore
+from relayd.store.keys import ApiKey, KeyStore
+from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
+
+__all__ = [
+    "ApiKey",
+    "Created",
+    "IdempotencyConflict",
+    "NewMessage",
+    "Store",
+]
+
+
+class Store:
+    """The relay's database and its repositories."""
+
+    def __init__(self, path: str) -> None:
+        self.db = Database(path)
+        self.messages = MessageStore(self.db)
+        self.keys = KeyStore(self.db)
+        self.inbound = InboundStore(self.db)
+
+    async def open(self) -> None:
+        """Open the file, migrate, and make sure the `default` org exists."""
+        await self.db.open()
+        await self.keys.ensure_org("default")
+
+    async def close(self) -> None:
+        """Flush pending writes and close."""
+        await self.db.close()

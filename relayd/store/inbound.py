@@ -1,0 +1,162 @@
+"""Inbound SMS: dedupe and durable multipart reassembly in SQLite."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from relayd.store.db import Database, Tx
+from relayd.store.repo import emit, message_json
+
+MISSING_PART = "[…]"
+# Reassembled parts are kept this long so a part read twice is not taken for a new message.
+ASSEMBLED_KEEP_SECONDS = 2 * 86400
+
+
+class InboundStore:
+    """Stores what SIMs receive; whole messages come out once, parts are held until complete."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def store(
+        self,
+        org: str,
+        sim: str,
+        sender: str,
+        text: str,
+        *,
+        encoding: str,
+        received_at: float | None,
+        external_id: str | None,
+        concat: tuple[int, int, int] | None = None,
+    ) -> dict[str, Any] | None:
+        """Store one SMS or part; return the message when a whole new one is now stored."""
+
+        def op(tx: Tx) -> dict[str, Any] | None:
+            if concat is None or concat[1] <= 1:
+                return _insert_received(
+                    tx, org, sim, sender, text, encoding, received_at, external_id, partial=False
+                )
+            reference, total, seq = concat
+            cursor = tx.execute(
+                "INSERT OR IGNORE INTO inbound_parts (org, sim, sender, reference, total, seq, "
+                "text, encoding, received_at, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (org, sim, sender, reference, total, seq, text, encoding, received_at, time.time()),
+            )
+            if cursor.rowcount == 0:
+                return None  # this part was seen before
+            return _assemble(tx, (org, sim, sender, reference, total), partial=False)
+
+        return await self.db.write(op)
+
+    async def flush_stale(self, older_than: float) -> list[dict[str, Any]]:
+        """Give up on multipart messages waiting longer than `older_than` seconds: store partial."""
+
+        def op(tx: Tx) -> list[dict[str, Any]]:
+            now = time.time()
+            tx.execute(
+                "DELETE FROM inbound_parts WHERE message_id IS NOT NULL AND first_seen < ?",
+                (now - ASSEMBLED_KEEP_SECONDS,),
+            )
+            groups = tx.execute(
+                "SELECT org, sim, sender, reference, total FROM inbound_parts "
+                "WHERE message_id IS NULL GROUP BY org, sim, sender, reference, total "
+                "HAVING MIN(first_seen) < ?",
+                (now - older_than,),
+            ).fetchall()
+            out = []
+            for group in groups:
+                message = _assemble(tx, tuple(group), partial=True)
+                if message is not None:
+                    out.append(message)
+            return out
+
+        return await self.db.write(op)
+
+
+def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> dict[str, Any] | None:
+    org, sim, sender, _reference, total = group
+    where = (
+        "org = ? AND sim = ? AND sender = ? AND reference = ? AND total = ? AND message_id IS NULL"
+    )
+    parts = tx.execute(
+        f"SELECT seq, text, encoding, received_at FROM inbound_parts WHERE {where} "  # noqa: S608
+        "ORDER BY seq",
+        group,
+    ).fetchall()
+    if not partial and len(parts) < total:
+        return None
+    by_seq = {p["seq"]: p for p in parts}
+    text = "".join(by_seq[s]["text"] if s in by_seq else MISSING_PART for s in range(1, total + 1))
+    first = parts[0]
+    times = [p["received_at"] for p in parts if p["received_at"] is not None]
+    message = _insert_received(
+        tx,
+        org,
+        sim,
+        sender,
+        text,
+        first["encoding"],
+        min(times) if times else None,
+        None,
+        partial=len(parts) < total,
+        parts=total,
+    )
+    assert message is not None
+    tx.execute(f"UPDATE inbound_parts SET message_id = ? WHERE {where}", (message["id"], *group))  # noqa: S608
+    return message
+
+
+def _insert_received(
+    tx: Tx,
+    org: str,
+    sim: str,
+    sender: str,
+    text: str,
+    encoding: str,
+    received_at: float | None,
+    external_id: str | None,
+    *,
+    partial: bool,
+    parts: int = 1,
+) -> dict[str, Any] | None:
+    now = time.time()
+    values = {
+        "org": org,
+        "direction": "in",
+        "channel": "sms",
+        "peer": sender,
+        "text": text,
+        "sim": sim,
+        "parts": parts,
+        "encoding": encoding,
+        "status": "received",
+        "error": None,
+        "idempotency_key": None,
+        "source": None,
+        "subject": None,
+        "created_at": now,
+        "send_at": None,
+        "expires_at": None,
+        "sent_at": None,
+        "delivered_at": None,
+        "received_at": received_at if received_at is not None else now,
+        "partial": int(partial),
+        "external_id": external_id,
+    }
+    cursor = tx.execute(
+        f"INSERT OR IGNORE INTO messages ({', '.join(values)}) "  # noqa: S608 - fixed names
+        f"VALUES ({', '.join(':' + k for k in values)})",
+        values,
+    )
+    if cursor.rowcount == 0:
+        return None  # the same SMS was stored before (dedupe on external_id)
+    values["id"] = int(cursor.lastrowid or 0)
+    tx.execute(
+        "INSERT INTO message_history (message_id, status, at) VALUES (?, 'received', ?)",
+        (values["id"], now),
+    )
+    message = message_json(values)
+    emit(tx, org, "sms.received", message, now)
+    return message

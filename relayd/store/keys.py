@@ -1,0 +1,220 @@
+"""Orgs and API keys. Keys are random and stored only as SHA-256 digests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from relayd.store.db import Database, Tx
+from relayd.store.repo import iso
+
+KEY_PREFIX = "rk_"
+SCOPES = ("send", "read", "admin")
+
+
+def hash_secret(secret: str) -> str:
+    """Digest of a high-entropy secret (keys, tokens): SHA-256 is enough, no stretching needed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key, without its secret."""
+
+    id: int
+    org: str
+    name: str
+    prefix: str
+    scopes: frozenset[str]
+    allowlist: tuple[str, ...]
+    rate_limit: float | None  # messages per minute
+    allow_short_codes: bool
+    created_at: float
+    revoked_at: float | None
+    last_used_at: float | None
+
+    def has_scope(self, scope: str) -> bool:
+        """Admin implies every scope."""
+        return scope in self.scopes or "admin" in self.scopes
+
+    def public(self) -> dict[str, object]:
+        """What the API shows of a key: never the secret or its hash."""
+        return {
+            "id": self.id,
+            "org": self.org,
+            "name": self.name,
+            "prefix": self.prefix,
+            "scopes": sorted(self.scopes),
+            "allowlist": list(self.allowlist),
+            "rate_limit": self.rate_limit,
+            "created_at": iso(self.created_at),
+            "revoked": self.revoked_at is not None,
+            "last_used_at": iso(self.last_used_at),
+        }
+
+
+def _key_from_row(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        org=row["org"],
+        name=row["name"],
+        prefix=row["prefix"],
+        scopes=frozenset(row["scopes"].split(",")),
+        allowlist=tuple(json.loads(row["allowlist"])),
+        rate_limit=row["rate_limit"],
+        allow_short_codes=bool(row["allow_short_codes"]),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+def ensure_org_in(tx: Tx, org: str, secret: str | None = None) -> None:
+    """Create `org` if missing (and set its phone secret when given)."""
+    tx.execute(
+        "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET secret_hash = COALESCE(excluded.secret_hash, secret_hash)",
+        (org, hash_secret(secret) if secret else None, time.time()),
+    )
+
+
+def insert_key_in(
+    tx: Tx,
+    org: str,
+    name: str,
+    scopes: Sequence[str],
+    *,
+    allowlist: Sequence[str] = (),
+    rate_limit: float | None = None,
+    allow_short_codes: bool = False,
+) -> tuple[ApiKey, str]:
+    """Create a key inside a transaction; return it and its secret (shown once)."""
+    ensure_org_in(tx, org)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    now = time.time()
+    cursor = tx.execute(
+        "INSERT INTO api_keys (org, name, prefix, hash, scopes, allowlist, rate_limit, "
+        "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            org,
+            name,
+            secret[:10],
+            hash_secret(secret),
+            ",".join(sorted(set(scopes))),
+            json.dumps(list(allowlist)),
+            rate_limit,
+            int(allow_short_codes),
+            now,
+        ),
+    )
+    key = ApiKey(
+        int(cursor.lastrowid or 0),
+        org,
+        name,
+        secret[:10],
+        frozenset(scopes),
+        tuple(allowlist),
+        rate_limit,
+        allow_short_codes,
+        now,
+        None,
+        None,
+    )
+    return key, secret
+
+
+class KeyStore:
+    """Orgs and keys, for the API and for the offline `relayd keys` commands."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ensure_org(self, org: str, secret: str | None = None) -> None:
+        """Create the org if it does not exist yet."""
+
+        def op(tx: Tx) -> None:
+            ensure_org_in(tx, org, secret)
+
+        await self.db.write(op)
+
+    async def org_exists(self, org: str) -> bool:
+        """Whether `org` is known."""
+        return await self.db.fetchone("SELECT 1 FROM orgs WHERE id = ?", (org,)) is not None
+
+    async def org_secret_matches(self, org: str, secret: str) -> bool:
+        """Constant-time check of an org's phone secret."""
+        row = await self.db.fetchone("SELECT secret_hash FROM orgs WHERE id = ?", (org,))
+        if row is None or row["secret_hash"] is None:
+            return False
+        return secrets.compare_digest(row["secret_hash"], hash_secret(secret))
+
+    async def create_key(
+        self,
+        org: str,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        allowlist: Sequence[str] = (),
+        rate_limit: float | None = None,
+        allow_short_codes: bool = False,
+    ) -> tuple[ApiKey, str]:
+        """Create a key; return it and its secret."""
+
+        def op(tx: Tx) -> tuple[ApiKey, str]:
+            return insert_key_in(
+                tx,
+                org,
+                name,
+                scopes,
+                allowlist=allowlist,
+                rate_limit=rate_limit,
+                allow_short_codes=allow_short_codes,
+            )
+
+        return await self.db.write(op)
+
+    async def find_by_secret(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None."""
+        digest = hash_secret(secret)
+        row = await self.db.fetchone(
+            "SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL", (digest,)
+        )
+        if row is None or not secrets.compare_digest(row["hash"], digest):
+            return None
+        return _key_from_row(row)
+
+    async def list_keys(self, org: str | None = None) -> list[ApiKey]:
+        """Keys of one org, or all."""
+        if org is None:
+            rows = await self.db.fetchall("SELECT * FROM api_keys ORDER BY id")
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM api_keys WHERE org = ? ORDER BY id", (org,)
+            )
+        return [_key_from_row(r) for r in rows]
+
+    async def revoke_key(self, key_id: int, org: str | None = None) -> bool:
+        """Revoke a key (of `org` when given); False when there is no such active key."""
+
+        def op(tx: Tx) -> bool:
+            cursor = tx.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
+                "AND (? IS NULL OR org = ?)",
+                (time.time(), key_id, org, org),
+            )
+            return cursor.rowcount > 0
+
+        return await self.db.write(op)
+
+    async def has_admin_key(self) -> bool:
+        """Whether any active admin key exists."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM api_keys WHERE revoked_at IS NULL AND (',' || scopes || ',') "
+            "LIKE '%,admin,%' LIMIT 1"
+        )
+        return row is not None

@@ -1,0 +1,461 @@
+"""The repository: every SQL statement of relayd lives here or in db.py/schema.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from relayd.store.db import Database, Tx
+
+TERMINAL = frozenset({"delivered", "failed", "expired", "cancelled", "received"})
+OUTBOUND_STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "cancelled")
+EVENT_FOR_STATUS = {
+    "queued": "sms.queued",
+    "sending": "sms.sending",
+    "sent": "sms.sent",
+    "delivered": "sms.delivered",
+    "failed": "sms.failed",
+    "expired": "sms.expired",
+    "cancelled": "sms.cancelled",
+    "received": "sms.received",
+}
+_MESSAGE_FIELDS = (
+    "id",
+    "org",
+    "direction",
+    "channel",
+    "peer",
+    "text",
+    "sim",
+    "parts",
+    "encoding",
+    "status",
+    "error",
+    "idempotency_key",
+    "source",
+    "subject",
+    "created_at",
+    "send_at",
+    "expires_at",
+    "sent_at",
+    "delivered_at",
+    "received_at",
+    "partial",
+)
+_TIME_FIELDS = ("created_at", "send_at", "expires_at", "sent_at", "delivered_at", "received_at")
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with milliseconds, the API's time format."""
+    if ts is None:
+        return None
+    return (
+        dt.datetime.fromtimestamp(ts, dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def message_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
+    """A message row as the flat JSON of SPEC §11 (without history)."""
+    data = {name: row[name] for name in _MESSAGE_FIELDS}
+    for name in _TIME_FIELDS:
+        data[name] = iso(data[name])
+    data["partial"] = bool(data["partial"])
+    return data
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One outbound message to store (one recipient)."""
+
+    peer: str
+    text: str
+    parts: int
+    encoding: str
+    channel: str = "sms"
+    sim_request: str | None = None
+    source: str | None = None
+    subject: str | None = None
+    send_at: float | None = None
+    expires_at: float | None = None
+    delivery_report: bool = True
+    force_gsm7: bool = False
+
+
+@dataclass(frozen=True)
+class Created:
+    """The outcome of one accepted message: the stored row and whether it is new."""
+
+    message: dict[str, Any]
+    created: bool
+    request_hash: str | None
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with another request body."""
+
+
+def emit(tx: Tx, org: str, type_: str, data: dict[str, Any], at: float | None = None) -> int:
+    """Write an event row in the current transaction; it is published after commit."""
+    at = time.time() if at is None else at
+    cursor = tx.execute(
+        "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
+        (org, type_, at, json.dumps(data, separators=(",", ":"))),
+    )
+    event_id = int(cursor.lastrowid or 0)
+    tx.events.append({"id": event_id, "org": org, "type": type_, "at": at, "data": data})
+    return event_id
+
+
+class MessageStore:
+    """Messages, their history, parts and events."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- outbound -------------------------------------------------------------------
+
+    async def create_outbound(
+        self,
+        org: str,
+        items: Sequence[NewMessage],
+        *,
+        idempotency_key: str | None,
+        request_hash: str | None,
+    ) -> list[Created]:
+        """Store messages as `queued` (one per recipient) or replay an idempotent request."""
+
+        def op(tx: Tx) -> list[Created]:
+            if idempotency_key is not None:
+                rows = tx.execute(
+                    "SELECT * FROM messages WHERE org = ? AND idempotency_key = ? "
+                    "ORDER BY batch_index",
+                    (org, idempotency_key),
+                ).fetchall()
+                if rows:
+                    if rows[0]["request_hash"] != request_hash:
+                        raise IdempotencyConflict(idempotency_key)
+                    return [Created(message_json(r), False, r["request_hash"]) for r in rows]
+            now = time.time()
+            out = []
+            for index, item in enumerate(items):
+                values = {
+                    "org": org,
+                    "direction": "out",
+                    "channel": item.channel,
+                    "peer": item.peer,
+                    "text": item.text,
+                    "sim": None,
+                    "sim_request": item.sim_request,
+                    "parts": item.parts,
+                    "encoding": item.encoding,
+                    "status": "queued",
+                    "error": None,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": request_hash,
+                    "batch_index": index,
+                    "source": item.source,
+                    "subject": item.subject,
+                    "delivery_report": int(item.delivery_report),
+                    "force_gsm7": int(item.force_gsm7),
+                    "created_at": now,
+                    "send_at": item.send_at,
+                    "expires_at": item.expires_at,
+                    "sent_at": None,
+                    "delivered_at": None,
+                    "received_at": None,
+                    "partial": 0,
+                }
+                cursor = tx.execute(
+                    f"INSERT INTO messages ({', '.join(values)}) "  # noqa: S608 - fixed names
+                    f"VALUES ({', '.join(':' + k for k in values)})",
+                    values,
+                )
+                values["id"] = int(cursor.lastrowid or 0)
+                tx.execute(
+                    "INSERT INTO message_history (message_id, status, at) VALUES (?, 'queued', ?)",
+                    (values["id"], now),
+                )
+                message = message_json(values)
+                emit(tx, org, "sms.queued", message, now)
+                out.append(Created(message, True, request_hash))
+            return out
+
+        return await self.db.write(op)
+
+    async def transition(
+        self,
+        message_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        sim: str | None = None,
+        only_from: Sequence[str] | None = None,
+        count_attempt: bool = False,
+    ) -> dict[str, Any] | None:
+        """Move a message to `status`, with history and event; None if it was not in `only_from`."""
+
+        def op(tx: Tx) -> dict[str, Any] | None:
+            return transition_in(
+                tx,
+                message_id,
+                status,
+                error=error,
+                sim=sim,
+                only_from=only_from,
+                count_attempt=count_attempt,
+            )
+
+        return await self.db.write(op)
+
+    async def mark_sent(self, message_id: int, sim: str, references: Sequence[int]) -> None:
+        """Record the parts' references and move to `sent` in one transaction."""
+
+        def op(tx: Tx) -> None:
+            now = time.time()
+            tx.conn.executemany(
+                "INSERT OR REPLACE INTO message_parts (message_id, seq, sim, reference, status, "
+                "sent_at) VALUES (?, ?, ?, ?, 'sent', ?)",
+                [(message_id, seq, sim, ref, now) for seq, ref in enumerate(references, 1)],
+            )
+            transition_in(tx, message_id, "sent", sim=sim, only_from=("sending",))
+
+        await self.db.write(op)
+
+    async def apply_delivery_report(
+        self,
+        sim: str,
+        reference: int,
+        recipient: str,
+        *,
+        delivered: bool,
+        detail: str,
+        window: float = 3 * 86400,
+    ) -> dict[str, Any] | None:
+        """Pair a status report with the newest part sent on `sim` with that reference."""
+
+        def op(tx: Tx) -> dict[str, Any] | None:
+            now = time.time()
+            part = tx.execute(
+                "SELECT p.message_id, p.seq FROM message_parts p JOIN messages m "
+                "ON m.id = p.message_id WHERE p.sim = ? AND p.reference = ? AND m.peer = ? "
+                "AND p.sent_at > ? AND p.status = 'sent' ORDER BY p.sent_at DESC LIMIT 1",
+                (sim, reference, recipient, now - window),
+            ).fetchone()
+            if part is None:
+                return None
+            tx.execute(
+                "UPDATE message_parts SET status = ?, reported_at = ?, detail = ? "
+                "WHERE message_id = ? AND seq = ?",
+                ("delivered" if delivered else "failed", now, detail, *part),
+            )
+            message_id = part["message_id"]
+            if not delivered:
+                return transition_in(
+                    tx, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
+                )
+            remaining = tx.execute(
+                "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'delivered'",
+                (message_id,),
+            ).fetchone()[0]
+            if remaining:
+                return None
+            return transition_in(tx, message_id, "delivered", only_from=("sent",))
+
+        return await self.db.write(op)
+
+    async def interrupt_in_flight(self) -> list[int]:
+        """At start: sends that were handed to a SIM and never confirmed become `failed`."""
+
+        def op(tx: Tx) -> list[int]:
+            ids = [
+                int(r[0])
+                for r in tx.execute("SELECT id FROM messages WHERE status = 'sending'").fetchall()
+            ]
+            for message_id in ids:
+                transition_in(tx, message_id, "failed", error="interrupted")
+            return ids
+
+        return await self.db.write(op)
+
+    async def pending_outbound(self) -> list[sqlite3.Row]:
+        """Queued messages, oldest first, for the outbox worker to load at start."""
+        return await self.db.fetchall(
+            "SELECT id, org, peer, text, sim_request, send_at, expires_at, delivery_report, "
+            "force_gsm7, attempts, channel FROM messages WHERE status = 'queued' ORDER BY id"
+        )
+
+    # --- reads ----------------------------------------------------------------------
+
+    async def get_message(self, org: str, message_id: int) -> dict[str, Any] | None:
+        """One message of `org` with its state history, or None."""
+        row = await self.db.fetchone(
+            "SELECT * FROM messages WHERE id = ? AND org = ?", (message_id, org)
+        )
+        if row is None:
+            return None
+        message = message_json(row)
+        history = await self.db.fetchall(
+            "SELECT status, at, error FROM message_history WHERE message_id = ? ORDER BY id",
+            (message_id,),
+        )
+        message["history"] = [
+            {"status": h["status"], "at": iso(h["at"])}
+            | ({"error": h["error"]} if h["error"] else {})
+            for h in history
+        ]
+        return message
+
+    async def list_messages(
+        self,
+        org: str,
+        *,
+        since_id: int = 0,
+        limit: int = 100,
+        direction: str | None = None,
+        sim: str | None = None,
+        peer: str | None = None,
+        status: str | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Messages of `org` after `since_id`, filtered, ascending by id (or newest first)."""
+        clauses, params = ["org = ?", "id > ?"], [org, since_id]
+        for column, value in (
+            ("direction", direction),
+            ("sim", sim),
+            ("peer", peer),
+            ("status", status),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        order = "DESC" if newest_first else "ASC"
+        rows = await self.db.fetchall(
+            f"SELECT * FROM messages WHERE {' AND '.join(clauses)} "  # noqa: S608 - fixed names
+            f"ORDER BY id {order} LIMIT ?",
+            (*params, limit),
+        )
+        return [message_json(r) for r in rows]
+
+    async def conversations(self, org: str, limit: int = 200) -> list[dict[str, Any]]:
+        """One row per peer with its newest message, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT m.*, c.total, c.unanswered FROM messages m JOIN ("
+            "  SELECT peer, MAX(id) AS last_id, COUNT(*) AS total,"
+            "  SUM(direction = 'in') AS unanswered FROM messages WHERE org = ? GROUP BY peer"
+            ") c ON m.id = c.last_id ORDER BY m.id DESC LIMIT ?",
+            (org, limit),
+        )
+        return [
+            {
+                "peer": r["peer"],
+                "messages": r["total"],
+                "inbound": r["unanswered"],
+                "last_message": message_json(r),
+                "last_sim": r["sim"],
+                "updated_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]
+
+    async def last_inbound_sim(self, org: str, peer: str) -> str | None:
+        """The SIM that `peer` last wrote to (sticky replies)."""
+        row = await self.db.fetchone(
+            "SELECT sim FROM messages WHERE org = ? AND peer = ? AND direction = 'in' "
+            "ORDER BY id DESC LIMIT 1",
+            (org, peer),
+        )
+        return None if row is None else row["sim"]
+
+    async def events_since(self, org: str, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Stored events of `org` after `last_id`, oldest first (SSE resume)."""
+        rows = await self.db.fetchall(
+            "SELECT id, org, type, at, data FROM events WHERE org = ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            (org, last_id, limit),
+        )
+        return [
+            {
+                "id": r["id"],
+                "org": r["org"],
+                "type": r["type"],
+                "at": r["at"],
+                "data": json.loads(r["data"]),
+            }
+            for r in rows
+        ]
+
+    async def last_event_id(self) -> int:
+        """The newest event id (0 when none)."""
+        row = await self.db.fetchone("SELECT MAX(id) FROM events")
+        return int(row[0] or 0) if row else 0
+
+    async def status_counts(self) -> list[sqlite3.Row]:
+        """(org, direction, status, count) for /metrics."""
+        return await self.db.fetchall(
+            "SELECT org, direction, status, COUNT(*) AS n FROM messages "
+            "GROUP BY org, direction, status"
+        )
+
+
+def transition_in(
+    tx: Tx,
+    message_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    sim: str | None = None,
+    only_from: Sequence[str] | None = None,
+    count_attempt: bool = False,
+) -> dict[str, Any] | None:
+    """The state change itself, inside a caller's transaction."""
+    row = tx.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None or (only_from is not None and row["status"] not in only_from):
+        return None
+    now = time.time()
+    sets: dict[str, Any] = {"status": status, "error": error}
+    if sim is not None:
+        sets["sim"] = sim
+    if status == "sent":
+        sets["sent_at"] = now
+    elif status == "delivered":
+        sets["delivered_at"] = now
+    assignments = ", ".join(f"{k} = :{k}" for k in sets)
+    if count_attempt:
+        assignments += ", attempts = attempts + 1"
+    tx.execute(
+        f"UPDATE messages SET {assignments} WHERE id = :id",  # noqa: S608 - fixed names
+        {**sets, "id": message_id},
+    )
+    tx.execute(
+        "INSERT INTO message_history (message_id, status, at, error) VALUES (?, ?, ?, ?)",
+        (message_id, status, now, error),
+    )
+    updated = dict(row) | sets
+    message = message_json(updated)
+    emit(tx, row["org"], EVENT_FOR_STATUS[status], message, now)
+    return message
+
+
+async def record_event(db: Database, org: str, type_: str, data: dict[str, Any]) -> int:
+    """Store and publish an event that is not a message state change (e.g. `sim.online`)."""
+
+    def op(tx: Tx) -> int:
+        return emit(tx, org, type_, data)
+
+    return await db.write(op)
+
+
+async def recent_senders(db: Database, limit: int = 10_000) -> list[sqlite3.Row]:
+    """(org, peer, sim) of the newest inbound message per peer: seeds sticky routing at start."""
+    return await db.fetchall(
+        "SELECT m.org, m.peer, m.sim FROM messages m JOIN (SELECT MAX(id) AS id FROM messages "
+        "WHERE direction = 'in' GROUP BY org, peer ORDER BY id DESC LIMIT ?) l ON m.id = l.id",
+        (limit,),
+    )

@@ -1,0 +1,98 @@
+"""Shared fixtures: a relay on a real SQLite file behind a real HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from relayd.api.context import RELAY
+from relayd.app import create_app
+from relayd.bridges.base import SimBackend
+from relayd.config import Config
+from relayd.relay import Relay
+
+
+
+@pytest.fixture(autouse=True)
+async def no_lingering_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running behind it (STYLE rule 10)."""
+    before = asyncio.all_tasks()
+    yield
+    for _ in range(3):
+        await asyncio.sleep(0)
+    current = asyncio.current_task()
+    lingering = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    for task in lingering:
+        task.cancel()
+    assert not lingering, f"tasks left running: {[t.get_name() for t in lingering]}"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """A config on a temporary database, no modems."""
+    cfg = Config()
+    cfg.storage.path = str(tmp_path / "state" / "relayd.db")
+    cfg.server.drain_seconds = 2.0
+    return cfg
+
+
+class RelayClient:
+    """An HTTP client on a running relay, with the admin key at hand."""
+
+    def __init__(self, client: TestClient[Any, Any], relay: Relay, admin_key: str) -> None:
+        self.http = client
+        self.relay = relay
+        self.admin_key = admin_key
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        """Bearer headers for `key` (default: the admin key)."""
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+    async def call(
+        self, method: str, path: str, key: str | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """(status, JSON body) of one request."""
+        headers = {**self.headers(key), **kwargs.pop("headers", {})}
+        async with self.http.request(method, path, headers=headers, **kwargs) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def new_key(self, scopes: list[str], org: str = "default", **extra: Any) -> str:
+        """Create a key through the admin API and return its secret."""
+        status, body = await self.call(
+            "POST", "/api/v1/keys", json={"name": "t", "scopes": scopes, "org": org, **extra}
+        )
+        assert status == 201, body
+        secret: str = body["key"]
+        return secret
+
+
+RelayFactory = Callable[..., Awaitable[RelayClient]]
+
+
+@pytest.fixture
+async def make_relay(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], config: Config
+) -> RelayFactory:
+    """Start a relay app (optionally with backends) and return a client for it."""
+
+    async def factory(
+        backends: list[SimBackend] | None = None, cfg: Config | None = None
+    ) -> RelayClient:
+        app = create_app(cfg or config, backends)
+        client = await aiohttp_client(app)
+        relay = app[RELAY]
+        admin_key = relay.admin_key or relay.admin_key_path.read_text().strip()
+        return RelayClient(client, relay, admin_key)
+
+    return factory
+
+
+@pytest.fixture
+async def relay(make_relay: RelayFactory) -> RelayClient:
+    """A relay with no SIMs."""
+    return await make_relay()
