@@ -292,6 +292,18 @@ class ATEngine:
                 if not queues:
                     self._subscribers.pop(name, None)
 
+    def fail_pending(self, error: ModemError) -> None:
+        """Fail the command in flight without closing (the modem rebooted under it)."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        self._stale = True
+        for future in (pending.prompt, pending.future):
+            if future is not None and not future.done():
+                future.set_exception(error)
+                future.exception()
+
     def write_raw(self, data: bytes) -> None:
         """Write bytes outside any command (ESC to leave a stale prompt)."""
         self._require_open()

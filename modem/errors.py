@@ -211,6 +211,10 @@ class ModemGone(ModemError):
     """The port vanished or the connection to the modem was lost."""
 
 
+class ModemRestarted(ModemGone):
+    """The modem rebooted (RDY, ^SYSSTART): whatever was in flight is lost."""
+
+
 class ModemNotReady(ModemError):
     """The modem is not initialised (offline, SIM locked, ...); nothing was sent."""
 

@@ -21,6 +21,7 @@ from .errors import (
     ModemError,
     ModemGone,
     ModemNotReady,
+    ModemRestarted,
     NoSimError,
     PortBusyError,
     PortOpenError,
@@ -30,7 +31,7 @@ from .errors import (
 )
 from .inbox import Inbox, InboxJob
 from .info import ModemInfo, ModemState
-from .startup import SmsSetup, initialise, refresh_status, synchronise
+from .startup import SmsSetup, initialise, optional, refresh_status, synchronise
 from .urc import Urc, parse_stored_index
 
 _LOGGER = logging.getLogger(__name__)
@@ -224,19 +225,34 @@ class Modem:
         if not _USSD_CODE.fullmatch(code):
             raise ValueError("a USSD code has only digits, *, # and +")
         engine = self._ready_engine()
-        request = encode_ussd_packed(code) if self._setup.ussd_packed else code
-        with engine.subscribe("+CUSD") as answers:
-            # The answer may come before OK; the queue exists before the command is written.
-            await engine.command(f'AT+CUSD=1,"{request}",15', prefix="")
-            try:
-                async with asyncio.timeout(USSD_TIMEOUT):
-                    status, payload, dcs = await _ussd_answer(answers, code)
-            except TimeoutError:
-                raise ATTimeoutError(f"USSD {code}", USSD_TIMEOUT) from None
-        if status == 1:
-            # The network waits for a reply we will not give: close the session.
-            with contextlib.suppress(ModemError):
-                await engine.command("AT+CUSD=2", prefix="")
+        charset = None if self._setup.ussd_packed else await self._switch_charset(engine, "UCS2")
+        if self._setup.ussd_packed:
+            request = encode_ussd_packed(code)
+        elif charset is not None:
+            request = code.encode("utf-16-be").hex().upper()
+        else:
+            request = code
+        try:
+            with engine.subscribe("+CUSD") as answers:
+                # The answer may come before OK; the queue exists before the command is written.
+                await engine.command(f'AT+CUSD=1,"{request}",15', prefix="")
+                try:
+                    async with asyncio.timeout(USSD_TIMEOUT):
+                        status, payload, dcs = await _ussd_answer(answers, code)
+                except TimeoutError:
+                    raise ATTimeoutError(f"USSD {code}", USSD_TIMEOUT) from None
+            if status == 1:
+                # The network waits for a reply we will not give: close the session.
+                with contextlib.suppress(ModemError):
+                    await engine.command("AT+CUSD=2", prefix="")
+        finally:
+            if charset is not None:
+                with contextlib.suppress(ModemError):
+                    await self._switch_charset(engine, charset)
+        if charset is not None:
+            text = _ucs2_hex(payload)
+            if text is not None:
+                return text
         return decode_ussd(payload, dcs if dcs is not None else 15)
 
     async def ring(self, number: str, seconds: float) -> str:
@@ -426,6 +442,9 @@ class Modem:
             self._sms_ready.set()
         elif name in _REBOOT_URCS or (name == "+CPIN" and not self._initialising):
             if not self._initialising and self._state is ModemState.READY:
+                if name in _REBOOT_URCS and self._engine is not None:
+                    # Nothing in flight will be answered by a modem that just booted.
+                    self._engine.fail_pending(ModemRestarted(f"{self.name} restarted"))
                 self._reinit.set()
                 self._wake.set()
         elif name in ("+CREG", "+CEREG"):
@@ -469,6 +488,22 @@ class Modem:
                 await engine.command("AT+CHUP")
         except ModemError as err:
             _LOGGER.warning("%s hang-up failed: %s", self._log, err)
+
+    async def _switch_charset(self, engine: ATEngine, charset: str) -> str | None:
+        """Set AT+CSCS; returns the previous character set, None if it cannot be changed.
+
+        In UCS2 the modem passes USSD answers in any script as hex; in IRA/GSM it
+        replaces what does not fit with "?"."""
+        current = await optional(engine, "AT+CSCS?", priority=Priority.SEND)
+        value = current.value("+CSCS:") if current else None
+        if value is None:
+            return None
+        previous = value.strip().strip('"')
+        if previous.upper() == charset:
+            return None
+        if await optional(engine, f'AT+CSCS="{charset}"', priority=Priority.SEND) is None:
+            return None
+        return previous
 
     def _registration_changed(self, urc: Urc) -> None:
         # URC form "+CREG: <stat>[,<lac>,<ci>]"; the health check reads the full picture.
@@ -519,3 +554,10 @@ async def _ussd_answer(answers: asyncio.Queue[Urc], code: str) -> tuple[int, str
         if status == 4:
             raise UssdError(f"the network does not support {code}")
         raise UssdError(f"USSD {code} ended without an answer (status {status})")
+
+
+def _ucs2_hex(payload: str) -> str | None:
+    """Text of a payload the modem gave as UTF-16 hex (AT+CSCS="UCS2"), else None."""
+    if len(payload) % 4 or not re.fullmatch(r"[0-9A-Fa-f]+", payload):
+        return None
+    return bytes.fromhex(payload).decode("utf-16-be", errors="replace")

@@ -27,18 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--config", default="relayd.toml", help="where to write it")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
+    # --config is accepted before or after the action: `relayd keys create ... --config F`
+    config_opt = argparse.ArgumentParser(add_help=False)
+    config_opt.add_argument("--config", default=argparse.SUPPRESS, help="TOML file")
     keys = sub.add_parser("keys", help="manage API keys offline (on the database)")
     keys.add_argument("--config", help="TOML file")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    create = keys_sub.add_parser("create", help="create a key; prints it alone on the last line")
+    create = keys_sub.add_parser(
+        "create", help="create a key; prints it alone on the last line", parents=[config_opt]
+    )
     create.add_argument("--name", required=True)
     create.add_argument("--scopes", default="send,read", help="comma list of send,read,admin")
     create.add_argument("--org", default="default")
     create.add_argument("--allow", default="", help="recipient allowlist, comma list (+1555*)")
     create.add_argument("--rate-limit", type=float, help="requests per minute")
-    keys_list = keys_sub.add_parser("list", help="list keys")
+    keys_list = keys_sub.add_parser("list", help="list keys", parents=[config_opt])
     keys_list.add_argument("--json", action="store_true")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id", parents=[config_opt])
     revoke.add_argument("id", type=int)
 
     send = sub.add_parser("send", help="send through a running relay (RELAY_URL, RELAY_KEY)")

@@ -52,6 +52,7 @@ def create_app(config: Config, backends: list[SimBackend] | None = None) -> web.
     app[BACKENDS] = list(backends or [])
     api.install(app)
     app.cleanup_ctx.append(_relay_lifecycle)
+    app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(_headers)
     return app
 
@@ -61,6 +62,10 @@ async def _relay_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await relay.start(app[BACKENDS])
     yield
     await relay.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[RELAY].bus.close_all()
 
 
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -262,7 +262,7 @@ async def cpin_set(dev: Device, cmd: Command) -> Answer:
 async def signal(dev: Device, cmd: Command) -> Answer:
     if dev.settings.cfun != 1:
         return ["+CSQ: 99,99"]
-    return [f"+CSQ: {dev.signal_csq},0"]
+    return [f"+CSQ: {dev.signal_csq},{dev.profile.csq_ber}"]
 
 
 @handles("AT+CSQ=?")

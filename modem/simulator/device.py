@@ -118,6 +118,11 @@ class Device:
         return self._idle.is_set() and not self._tasks
 
     @property
+    def wait_free(self) -> bool:
+        """No command line running or queued."""
+        return self._idle.is_set()
+
+    @property
     def jobs(self) -> set[asyncio.Task[Any]]:
         """Background jobs still running (USSD answers, callee hang-ups)."""
         return set(self._tasks)

@@ -40,6 +40,8 @@ class Profile:
     cmgr_empty_ok: bool = True
     ccid_prefix: str = ""
     cops_act: int | None = None
+    # <ber> of +CSQ: SIM800 reports 0, the others 99 (unknown).
+    csq_ber: int = 99
     # Huawei prints "^RSSI:17" (no space) every few seconds unless AT^CURC=0.
     periodic_urcs: tuple[str, ...] = ()
     periodic_interval: float = 0.0
@@ -82,6 +84,7 @@ SIM800 = Profile(
     sim_ready_urcs=("+CPIN: READY", "Call Ready", "SMS Ready"),
     unknown_command="ERROR",
     cmgr_empty_ok=True,
+    csq_ber=0,
 )
 
 HUAWEI = Profile(

@@ -24,6 +24,11 @@ class SentSms:
     pdu: str  # the PDU hex as written by the client ("" in text mode)
     at: dt.datetime
 
+    @property
+    def reference(self) -> int:
+        """The TP-MR (same as ``mr``): what status reports refer to."""
+        return self.mr
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
         return {

@@ -151,6 +151,11 @@ class ModemSimulator:
             self._boot(announce=True)
 
     @property
+    def busy(self) -> bool:
+        """A command line is running or waiting to run."""
+        return not self._device.wait_free
+
+    @property
     def plugged(self) -> bool:
         """The port exists."""
         return self._port is not None

@@ -282,13 +282,16 @@ async def test_timeout_then_late_answer_is_dropped(harness: Harness, peer: PtyPe
 
 async def test_sim_busy_is_retried(harness: Harness, peer: PtyPeer) -> None:
     busy = "\r\n+CME ERROR: 515\r\n"
-    peer.answer({"AT+CPMS?": [busy, "\r\n+CME ERROR: 14\r\n", '\r\n+CPMS: "SM",1,50\r\n\r\nOK\r\n']})
+    answer = '\r\n+CPMS: "SM",1,50\r\n\r\nOK\r\n'
+    peer.answer({"AT+CPMS?": [busy, "\r\n+CME ERROR: 14\r\n", answer]})
     response = await harness.engine.command("AT+CPMS?")
     assert response.value("+CPMS:") == '"SM",1,50'
     assert peer.received.count(b"AT+CPMS?\r") == 3
 
 
-async def test_sim_busy_gives_up(harness: Harness, peer: PtyPeer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sim_busy_gives_up(
+    harness: Harness, peer: PtyPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(engine_module, "BUSY_RETRIES", 2)
     peer.answer({"AT+CPMS?": "\r\n+CME ERROR: 14\r\n"})
     with pytest.raises(CmeError) as info:

@@ -43,6 +43,9 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
             "PROMPT_TIMEOUT": 0.5,
             "CMGS_TIMEOUT": 1.0,
             "NETWORK_TIMEOUT": 1.0,
+            "LIST_TIMEOUT": 1.0,
+            "READ_TIMEOUT": 0.5,
+            "PIN_TIMEOUT": 0.5,
             "RESYNC_TIMEOUT": 0.3,
             "RESYNC_SETTLE": 0.01,
             "BUSY_BACKOFF": 0.01,
@@ -140,7 +143,9 @@ async def test_init_each_profile(profile: str, make_modem_sim: MakeSim, make_mod
     assert info.own_number == "+15550001111"
     assert info.operator == "Demo Mobile"
     assert (info.rssi, info.signal_percent, info.signal_dbm) == (20, 65, -73)
-    assert info.registered and info.registration == "home" and not info.roaming
+    assert info.registered
+    assert info.registration == "home"
+    assert not info.roaming
     assert info.maker == sim.profile.manufacturer
     assert sim.settings.echo is False
     assert sim.settings.cmgf == 0
@@ -181,18 +186,19 @@ async def test_concat_reference_rotates(make_modem_sim: MakeSim, make_modem: Any
     await modem.send_sms("+15550100001", "a" * 200)
     await modem.send_sms("+15550100001", "b" * 200)
     first, second = sim.sent[0].concat_reference, sim.sent[2].concat_reference
-    assert first is not None and second == (first + 1) % 256
+    assert first is not None
+    assert second == (first + 1) % 256
     assert not any(part.status_report for part in sim.sent)
 
 
 async def test_inbound_handed_over_before_delete(make_modem_sim: MakeSim, make_modem: Any) -> None:
     sim = await make_modem_sim()
-    modem, recorder = await make_modem(sim.link, sim)
+    _modem, recorder = await make_modem(sim.link, sim)
     sim.inject_sms("+15551230000", "first")
     sim.inject_sms("+15551230001", "Grüße 😀 " * 12)  # UCS-2, two parts
     await wait_until(lambda: len(recorder.inbound) == 3)
     await sim.settle()
-    assert [p.text for p in recorder.inbound][0] == "first"
+    assert next(p.text for p in recorder.inbound) == "first"
     assert "".join(p.text for p in recorder.inbound[1:]) == "Grüße 😀 " * 12
     assert {p.concat.seq for p in recorder.inbound[1:] if p.concat} == {1, 2}
     assert all(count >= 1 for count in recorder.stored_when_handed)
@@ -204,7 +210,7 @@ async def test_failed_handover_keeps_message_for_sweep(
 ) -> None:
     monkeypatch.setattr(modem_module, "SWEEP_EVERY", 1)
     sim = await make_modem_sim()
-    modem, recorder = await make_modem(sim.link, sim, health_interval=0.05)
+    _modem, recorder = await make_modem(sim.link, sim, health_interval=0.05)
     recorder.fail_inbound = True
     sim.inject_sms("+15551230000", "keep me")
     await wait_until(lambda: len(recorder.stored_when_handed) >= 1)
@@ -299,7 +305,9 @@ async def test_reboot_triggers_reinit(make_modem_sim: MakeSim, make_modem: Any) 
     sim = await make_modem_sim()
     modem, recorder = await make_modem(sim.link, sim, health_interval=5)
     await sim.reboot()
-    await wait_until(lambda: ModemState.STARTING in recorder.states and modem.state is ModemState.READY)
+    await wait_until(
+        lambda: ModemState.STARTING in recorder.states and modem.state is ModemState.READY
+    )
     await wait_until(lambda: sim.settings.echo is False and sim.settings.cnmi[1] == 1)
     sim.inject_sms("+15551230000", "after reboot")
     await wait_until(lambda: len(recorder.inbound) == 1)
@@ -386,7 +394,9 @@ async def test_ussd(profile: str, make_modem_sim: MakeSim, make_modem: Any) -> N
         await modem.ussd("*999#")
 
 
-async def test_ussd_stray_cusd2_and_answer_before_ok(make_modem_sim: MakeSim, make_modem: Any) -> None:
+async def test_ussd_stray_cusd2_and_answer_before_ok(
+    make_modem_sim: MakeSim, make_modem: Any
+) -> None:
     profile = SIM800.with_options(ussd_stray_cusd2=True, ussd_answer_before_ok=True)
     sim = await make_modem_sim(profile=profile)
     modem, _ = await make_modem(sim.link, sim)

@@ -401,9 +401,11 @@ async def test_urcs_wait_for_the_running_command(
     modem_sim: ModemSimulator, serial_port: Opener
 ) -> None:
     port = await connect(modem_sim, serial_port)
-    modem_sim.faults.answer_delay = 0.05
+    modem_sim.faults.answer_delay = 0.1
     port.write("AT+CSQ\r")
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(1):
+        while not modem_sim.busy:
+            await asyncio.sleep(0.002)
     modem_sim.inject_sms("+15550000001", "during a command")
     assert await port.read_until(b'"SM",1\r\n') == (
         b'\r\n+CSQ: 20,0\r\n\r\nOK\r\n\r\n+CMTI: "SM",1\r\n'
@@ -487,7 +489,7 @@ async def test_plain_os_open_sees_eof_or_eio_on_unplug(modem_sim: ModemSimulator
     try:
         await modem_sim.unplug()
         try:
-            data: bytes | int = os.read(fd, 10)
+            data: bytes | int | None = os.read(fd, 10)
         except OSError as err:
             data = err.errno
         assert data in (b"", 5)  # EOF, or EIO
