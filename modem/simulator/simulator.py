@@ -26,6 +26,7 @@ __all__ = ["SIM_STATES", "ModemSimulator", "normalize_sim_state"]
 
 _LOGGER = logging.getLogger(__name__)
 
+SHUTDOWN_DELAY = 0.05
 SIM_STATES = ("READY", "SIM PIN", "SIM PUK", "NOT INSERTED")
 DEFAULT_USSD_ANSWERS = {
     "*100#": "Your balance is 12.34 EUR",
@@ -141,6 +142,8 @@ class ModemSimulator:
             if self._port is None:
                 return
             if self.faults.reboot_unplugs:
+                # A modem takes a moment to shut down: its OK reaches the host first.
+                await asyncio.sleep(SHUTDOWN_DELAY)
                 await self._unplug()
                 await asyncio.sleep(self.faults.reenumerate_delay)
                 self._plug(boot_urcs=True)
