@@ -31,6 +31,7 @@ from .errors import (
 )
 from .inbox import Inbox, InboxJob
 from .info import ModemInfo, ModemState
+from .probe import find_modem
 from .startup import SmsSetup, initialise, optional, refresh_status, synchronise
 from .urc import Urc, parse_stored_index
 
@@ -41,6 +42,9 @@ RECONNECT_MAX = 30.0
 """Capped exponential backoff between reconnect attempts."""
 PORT_POLL_MAX = 5.0
 """Longest pause between looks for a vanished port path."""
+IMEI_SEARCH_AFTER = 30.0
+"""A vanished port not back after this long: look for the same IMEI on other ports."""
+IMEI_SEARCH_INTERVAL = 30.0
 PORT_SETTLE = 0.5
 """After the path reappears: time for udev to finish (permissions, links)."""
 PORT_BUSY_RETRY = 60.0
@@ -83,7 +87,8 @@ class Modem:
         on_status_report: Callable[[StatusReport], Awaitable[None]] | None = None,
         on_state_changed: StateCallback | None = None,
     ) -> None:
-        self.port = port
+        self.configured_port = port  # a path, socket://host:port, or "auto"
+        self.port = port  # the port in use (resolved when "auto", or after a move)
         self.name = name
         self.baudrate = baudrate
         self.pin = pin or None
@@ -329,6 +334,12 @@ class Modem:
 
     async def _session(self) -> None:
         """One open port: init, then watch until it fails; re-init after a reboot."""
+        if self.configured_port == "auto":
+            found = await find_modem(self.info.imei)
+            if found is None:
+                raise ModemGone("no modem answered on any serial port")
+            self.port = found.stable_port
+            _LOGGER.info("%s found on %s", self._log, self.port)
         engine = ATEngine(name=self.name, on_urc=self._on_urc, on_lost=self._on_lost)
         self._wake.clear()
         try:
@@ -418,12 +429,22 @@ class Modem:
             raise engine.error
 
     async def _wait_for_port(self, backoff: float) -> None:
-        """After an unplug: wait for the same path to come back (USB re-enumeration)."""
-        if "://" in self.port:
+        """After an unplug: wait for the same path to come back (USB re-enumeration), or
+        find the same IMEI on another port if it does not."""
+        if self.configured_port == "auto" or "://" in self.port:
             await asyncio.sleep(backoff)
             return
+        loop = asyncio.get_running_loop()
+        search_at = loop.time() + IMEI_SEARCH_AFTER
         pause = min(backoff, PORT_POLL_MAX)
         while not await asyncio.to_thread(os.path.exists, self.port):
+            if self.info.imei and loop.time() >= search_at:
+                found = await find_modem(self.info.imei)
+                if found is not None:
+                    _LOGGER.warning("%s moved from %s to %s", self._log, self.port, found.port)
+                    self.port = found.stable_port
+                    return
+                search_at = loop.time() + IMEI_SEARCH_INTERVAL
             await asyncio.sleep(pause)
             pause = min(pause * 2, PORT_POLL_MAX)
         await asyncio.sleep(PORT_SETTLE)

@@ -98,6 +98,20 @@ async def probe_ports(
     return [r for r in results if r is not None]
 
 
+async def find_modem(
+    imei: str | None = None,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    timeout: float = PROBE_TIMEOUT,  # noqa: ASYNC109 - budget per port
+) -> ProbeResult | None:
+    """The first usable modem on any candidate port (the one with ``imei`` when given)."""
+    ports = [p for p in list_candidate_ports() if p not in exclude]
+    for result in await probe_ports(ports, timeout):
+        if result.error is None and (imei is None or result.info.imei == imei):
+            return result
+    return None
+
+
 def list_candidate_ports(dev: str = "/dev") -> list[str]:
     """Serial ports that may be modems: by-id links first, then bare ttyUSB/ttyACM."""
     by_id = sorted(glob.glob(os.path.join(dev, "serial", "by-id", "*")))
@@ -153,8 +167,8 @@ def describe(result: ProbeResult) -> str:
 
 
 def format_modem_block(result: ProbeResult, name: str | None = None) -> str:
-    """A ready `[[modem]]` block for relayd.toml and a udev rule that keeps
-    ModemManager off the modem."""
+    """A ready `[[modem]]` block for relayd.toml, followed by the udev rule that keeps
+    ModemManager off the modem (as comments, so the whole text stays valid TOML)."""
     name = name or _slug(result.info.model or result.info.maker or "modem")
     pin_comment = (
         "# SIM PIN: this SIM asks for one"
@@ -172,17 +186,18 @@ def format_modem_block(result: ProbeResult, name: str | None = None) -> str:
             "delivery_reports = true",
         ]
     )
-    return block + "\n\n" + udev_rule(result, name) + "\n"
+    rule = udev_rule(result, name)
+    return f"{block}\n\n# udev, in /etc/udev/rules.d/77-relayd.rules:\n# {rule}\n"
 
 
 def udev_rule(result: ProbeResult, name: str) -> str:
     """udev line (for /etc/udev/rules.d/77-relayd.rules) with a stable name and MM off."""
     usb = result.usb
     if usb is None:
+        # No USB device behind this port (pty, ser2net): a template to fill in.
         return (
-            f"# no USB ids found for {result.port}; for a USB modem add to "
-            '/etc/udev/rules.d/77-relayd.rules: SUBSYSTEM=="tty", ATTRS{idVendor}=="<vid>", '
-            'ATTRS{idProduct}=="<pid>", ENV{ID_MM_DEVICE_IGNORE}="1"'
+            'SUBSYSTEM=="tty", ATTRS{idVendor}=="<vid>", ATTRS{idProduct}=="<pid>", '
+            f'ENV{{ID_MM_DEVICE_IGNORE}}="1", SYMLINK+="relayd-{name}"'
         )
     match = [
         'SUBSYSTEM=="tty"',
@@ -194,7 +209,7 @@ def udev_rule(result: ProbeResult, name: str) -> str:
     if usb.interface:
         match.append(f'ENV{{ID_USB_INTERFACE_NUM}}=="{usb.interface}"')
     actions = ['ENV{ID_MM_DEVICE_IGNORE}="1"', f'SYMLINK+="relayd-{name}"']
-    return "# /etc/udev/rules.d/77-relayd.rules\n" + ", ".join(match + actions)
+    return ", ".join(match + actions)
 
 
 def _by_id_link(port: str, dev: str = "/dev") -> str | None:

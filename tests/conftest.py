@@ -17,7 +17,6 @@ from relayd.config import Config
 from relayd.relay import Relay
 
 
-
 @pytest.fixture(autouse=True)
 async def no_lingering_tasks() -> AsyncIterator[None]:
     """Fail a test that leaves asyncio tasks running behind it (STYLE rule 10)."""

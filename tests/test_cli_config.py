@@ -89,7 +89,7 @@ def test_env_overrides_a_section_key(tmp_path: Path) -> None:
     config = load_config(path, env)
     assert config.server.port == 9191 and config.sms.default_region == "GB"
     assert config.email.from_ == "a@b.c" and config.mdns.interfaces == ["127.0.0.1"]
-    with pytest.raises(ConfigError, match="server.port"):
+    with pytest.raises(ConfigError, match=r"server\.port"):
         load_config(path, {"RELAYD_SERVER_PORT": "many"})
 
 

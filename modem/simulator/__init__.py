@@ -34,7 +34,8 @@ creates a fresh pty at the same path (same IMEI, settings reset, boot codes writ
 ``+CFUN: 1``, ``+CPIN: READY``, ``Call Ready``, ``SMS Ready``; Quectel: ``RDY``, ``+CFUN: 1``,
 ``+CPIN: READY``, ``+QUSIM: 1``, ``+QIND: SMS DONE``, ``+QIND: PB DONE``; Huawei:
 ``^SYSSTART``, ``^SIMST:1``). ``AT+CFUN=1,1`` reboots after its OK. ``await sim.settle()``
-waits until no command runs and no delayed part, status report or USSD answer is pending.
+waits until no command runs and no delayed part, status report or USSD answer is pending;
+``sim.busy`` is True while a command line runs or waits.
 
 Network side:
 
@@ -94,7 +95,8 @@ Terminal behaviour a driver must expect:
   ``\\r\\n+CME ERROR: <n>\\r\\n`` (AT+CMEE=1; text with 2; plain ERROR with 0) /
   ``\\r\\n+CMS ERROR: <n>\\r\\n`` (SMS commands, whatever CMEE says) / Huawei
   ``COMMAND NOT SUPPORT`` for unknown commands. ATV0 gives numeric results (``0\\r``).
-- The prompt is ``\\r\\n> `` with nothing after the space. ESC aborts with OK.
+- The prompt is ``\\r\\n> `` with nothing after the space. ESC aborts with OK. Bytes
+  sent before the prompt are taken as command-line input (and lost), as on hardware.
 - A chained line (``AT+CMGF=0;+CNMI=2,1,0,2,0``) stops at the first failing command.
 - URCs are held while a command runs and written after its final result, except on the
   Huawei profile (its ``^RSSI:``-style codes, without a space after the colon, can land

@@ -156,9 +156,8 @@ class Device:
         self._reset_terminal()
 
     def reset_settings(self) -> None:
-        """Power-on defaults, as after a reboot (echo back on)."""
+        """Power-on defaults, as after a reboot or ATZ (echo back on)."""
         self.settings = Settings.for_profile(self.profile)
-        self._reset_terminal()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a background job that is cancelled when the port goes away."""
@@ -313,7 +312,8 @@ class Device:
             try:
                 await self.execute(line)
             except Exception:
-                _LOGGER.exception("modem simulator failed on %r", line)
+                # Only the command name: a line may carry a PIN or a phone number.
+                _LOGGER.exception("modem simulator failed on %s", line.split("=")[0][:16])
                 self.write_text(self._final("ERROR"))
             finally:
                 self._busy = False

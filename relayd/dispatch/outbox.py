@@ -16,6 +16,7 @@ from relayd.numbers import mask_number
 from relayd.store import Store
 
 _LOGGER = logging.getLogger(__name__)
+RETRY_BACKOFF = 1.0  # seconds per attempt before a SIM that failed a message tries it again
 
 
 @dataclass
@@ -251,8 +252,14 @@ class Outbox:
         )
         if retry:
             message.exclude.add(sim_id)
-            if message.sim_request:
-                message.exclude.discard(sim_id)  # only that SIM may send it: try it again later
+            others = [
+                s for s in self._sims()
+                if s.info.org == message.org and s.info.online and s.info.id not in message.exclude
+            ]
+            if message.sim_request or not others:
+                # No other SIM to fail over to: the same one tries again after a pause.
+                message.exclude.clear()
+                message.send_at = time.time() + RETRY_BACKOFF * message.attempts
             await self.store.messages.transition(
                 message.id,
                 "queued",

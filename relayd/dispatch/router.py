@@ -63,9 +63,10 @@ class Router:
         load: Callable[[SimBackend], int],
     ) -> SimBackend | None:
         """The SIM to send `message` on now, or None to keep it queued."""
-        candidates = [
-            s for s in sims if s.info.org == message.org and s.info.id not in message.exclude
-        ]
+        same_org = [s for s in sims if s.info.org == message.org]
+        candidates = [s for s in same_org if s.info.id not in message.exclude]
+        if not candidates:
+            candidates = same_org  # every SIM failed it once: any may try again
         if message.sim_request:
             # An explicit SIM is a promise to the caller: wait for it rather than use another.
             chosen = [s for s in candidates if sim_matches(s, message.sim_request)]

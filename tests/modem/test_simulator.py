@@ -612,3 +612,32 @@ async def test_control_server_and_cli_serve(tmp_path: Path) -> None:
             assert server.url.startswith("http://127.0.0.1:")
         finally:
             await server.stop()
+
+
+async def test_basic_commands_chain_and_repeat(
+    make_modem_sim: SimFactory, serial_port: Opener
+) -> None:
+    sim = await make_modem_sim(profile="huawei", urc_interval=0)
+    port = await serial_port(sim.link)
+    assert await port.command("ATE0V1") == b"ATE0V1\r\r\nOK\r\n"
+    assert await port.command("AT+CSQ") == b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    sim.signal_csq = 7
+    assert await port.command("A/") == b"\r\n+CSQ: 7,99\r\n\r\nOK\r\n"
+    # Huawei numbers storage from 0 and refuses to read an empty slot.
+    assert await port.command("AT+CMGR=0") == b"\r\n+CMS ERROR: 321\r\n"
+
+
+async def test_settle_waits_for_delayed_work(
+    modem_sim: ModemSimulator, serial_port: Opener
+) -> None:
+    port = await connect(modem_sim, serial_port)
+    modem_sim.faults.update({"ussd_delay": 0.05})
+    modem_sim.inject_sms("+15550000001", "a" * 200, delay_parts={2: 0.05})
+    await port.read_until(b'+CMTI: "SM",1\r\n')
+    assert await port.command('AT+CUSD=1,"*100#",15') == b"\r\nOK\r\n"
+    async with asyncio.timeout(2):
+        await modem_sim.settle()
+    assert modem_sim.injected[0].delivered == [1, 2]
+    received = await port.quiet(0.02)
+    assert received.count(b"+CMTI:") == 1
+    assert b"+CUSD: 0," in received

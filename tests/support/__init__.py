@@ -1,0 +1,1 @@
+"""Helpers shared by tests (and the benchmarks) that drive a real relayd process."""
