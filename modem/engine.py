@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .commands import ATResponse, answer_prefix, redact_command
 from .errors import (
-    CME_MEANINGS,
-    CMS_MEANINGS,
     ATTimeoutError,
-    CallEnded,
     CmeError,
     CmsError,
     CommandError,
-    CommandNotSupported,
     ModemError,
     ModemGone,
     SendInterrupted,
+    error_for_final,
 )
+from .priority_lock import Priority, PriorityLock
 from .protocol import TRACE, ATLineProtocol, open_serial_port
-from .urc import CALL_RESULTS, LineKind, Urc, classify, is_hex_pdu, is_two_line, parse_urc
+from .urc import LineKind, Urc, classify, is_hex_pdu, is_two_line, parse_urc
+
+__all__ = ["ATEngine", "Priority", "PriorityLock", "timeout_for"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,15 +60,6 @@ CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 
 
-class Priority(enum.IntEnum):
-    """Who goes first when several callers wait for the line (lower first)."""
-
-    URGENT = 0  # init, recovery
-    INBOUND = 1  # reading and deleting received SMS: the SIM inbox must not fill
-    SEND = 2
-    BACKGROUND = 3  # health polls, sweeps
-
-
 def timeout_for(command: str) -> float:
     """The named timeout of a command."""
     name = command[2:].upper() if command[:2].upper() == "AT" else command.upper()
@@ -85,52 +74,6 @@ def timeout_for(command: str) -> float:
     if name.startswith(("+COPS", "+CUSD", "+CFUN", "D", "H", "+CHUP")):
         return NETWORK_TIMEOUT
     return COMMAND_TIMEOUT
-
-
-class PriorityLock:
-    """A lock whose waiters are served by priority, then in arrival order."""
-
-    def __init__(self) -> None:
-        self._locked = False
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._counter = itertools.count()
-
-    @property
-    def locked(self) -> bool:
-        """True while someone holds the lock."""
-        return self._locked
-
-    async def acquire(self, priority: int = Priority.SEND) -> None:
-        """Wait for the lock."""
-        if not self._locked and not self._waiters:
-            self._locked = True
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._counter), future))
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release()  # handed over just as we were cancelled: pass it on
-            raise
-
-    def release(self) -> None:
-        """Hand the lock to the most urgent live waiter, or free it."""
-        while self._waiters:
-            _, _, future = heapq.heappop(self._waiters)
-            if not future.done():
-                future.set_result(None)
-                return
-        self._locked = False
-
-    @contextlib.asynccontextmanager
-    async def hold(self, priority: int = Priority.SEND) -> AsyncIterator[None]:
-        """``async with lock.hold(priority):``."""
-        await self.acquire(priority)
-        try:
-            yield
-        finally:
-            self.release()
 
 
 @dataclass
@@ -490,7 +433,7 @@ class ATEngine:
     def _complete(self, pending: _Pending, final: str) -> None:
         # Lines after the final result (in the same read) belong to no command.
         self._pending = None
-        error = _final_error(pending.command, final)
+        error = error_for_final(redact_command(pending.command), final)
         if pending.prompt is not None and not pending.prompt.done():
             pending.prompt.set_exception(error or CommandError(pending.command, None, final))
             # The prompt waiter reports; keep the final from being "never retrieved".
@@ -553,29 +496,3 @@ def _is_busy(err: CommandError) -> bool:
     if isinstance(err, CmeError):
         return err.code in _BUSY_CME
     return isinstance(err, CmsError) and err.code in _BUSY_CMS
-
-
-def _final_error(command: str, final: str) -> CommandError | None:
-    shown = redact_command(command)
-    if final == "OK":
-        return None
-    if final.startswith(("+CME ERROR:", "+CMS ERROR:")):
-        text = final[11:].strip()
-        cms = final.startswith("+CMS")
-        code = int(text) if text.isdigit() else _code_from_text(text, cms=cms)
-        return (CmsError if cms else CmeError)(shown, code, final)
-    if final in ("COMMAND NOT SUPPORT", "TOO MANY PARAMETERS"):
-        return CommandNotSupported(shown, None, final)
-    if final in CALL_RESULTS:
-        return CallEnded(shown, None, final)
-    return CommandError(shown, None, final)
-
-
-def _code_from_text(text: str, *, cms: bool) -> int | None:
-    """Verbose errors (AT+CMEE=2) mapped back to their codes."""
-    table = CMS_MEANINGS if cms else CME_MEANINGS
-    lowered = text.lower()
-    for code, meaning in table.items():
-        if meaning.lower() == lowered:
-            return code
-    return None

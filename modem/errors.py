@@ -254,3 +254,32 @@ class SendInterrupted(ModemError):
 
 class UssdError(ModemError):
     """The network refused or did not answer a USSD request."""
+
+
+_CALL_RESULTS = frozenset({"NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE"})
+
+
+def error_for_final(command: str, final: str) -> CommandError | None:
+    """The error a final result code stands for; None for OK."""
+    if final == "OK":
+        return None
+    if final.startswith(("+CME ERROR:", "+CMS ERROR:")):
+        text = final[11:].strip()
+        cms = final.startswith("+CMS")
+        code = int(text) if text.isdigit() else _code_from_text(text, cms=cms)
+        return (CmsError if cms else CmeError)(command, code, final)
+    if final in ("COMMAND NOT SUPPORT", "TOO MANY PARAMETERS"):
+        return CommandNotSupported(command, None, final)
+    if final in _CALL_RESULTS:
+        return CallEnded(command, None, final)
+    return CommandError(command, None, final)
+
+
+def _code_from_text(text: str, *, cms: bool) -> int | None:
+    """Verbose errors (AT+CMEE=2) mapped back to their codes."""
+    table = CMS_MEANINGS if cms else CME_MEANINGS
+    lowered = text.lower()
+    for code, meaning in table.items():
+        if meaning.lower() == lowered:
+            return code
+    return None

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from relayd.api import admin, events, meta, v1
+from relayd.api import admin, events, meta, modem_ops, v1
 from relayd.api.context import API, KEY, RELAY
 from relayd.api.framework import Api, json_response
 from relayd.auth import credentials_from, require_scope
@@ -34,7 +34,7 @@ Middleware = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def build_api() -> Api:
     """Every route of the relay, registered once."""
     api = Api()
-    for module in (meta, v1, events, admin):
+    for module in (meta, v1, events, admin, modem_ops):
         module.register(api)
     return api
 

@@ -104,9 +104,9 @@ async def test_send_and_delivery_reports(
     backend: tuple[ModemBackend, Events], sim: ModemSimulator
 ) -> None:
     b, events = backend
-    receipt = await b.send(outbound("é" * 100))
+    receipt = await b.send(outbound("é" * 200))
     assert len(receipt.references) == 2
-    assert sim.sent_messages()[-1].text == "é" * 100
+    assert sim.sent_messages()[-1].text == "é" * 200
     await wait_until(lambda: len(events.reports) == 2)
     assert {r.reference for r in events.reports} == set(receipt.references)
     assert all(r.delivered and r.final and r.recipient == "+15550100001" for r in events.reports)
@@ -157,13 +157,13 @@ async def test_torn_send_is_interrupted_not_retried(
 async def test_inbound_parts_and_stable_external_id(
     backend: tuple[ModemBackend, Events], sim: ModemSimulator
 ) -> None:
-    b, events = backend
-    sim.inject_sms("+15557654321", "Ω" * 80, order=[2, 1])
+    _, events = backend
+    sim.inject_sms("+15557654321", "Ω" * 200, order=[2, 1])
     await wait_until(lambda: len(events.inbound) == 2)
     parts = sorted(events.inbound, key=lambda p: p.concat_seq)
     assert [p.concat_seq for p in parts] == [1, 2]
     assert all(p.concat_total == 2 and p.concat_ref is not None for p in parts)
-    assert "".join(p.text for p in parts) == "Ω" * 80
+    assert "".join(p.text for p in parts) == "Ω" * 200
     assert all(p.received_at is not None and p.received_at.tzinfo for p in parts)
     assert parts[0].external_id != parts[1].external_id
     assert all(p.external_id and p.external_id.startswith("001010123456789:") for p in parts)

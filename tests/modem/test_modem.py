@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from modem import engine as engine_module
 from modem import modem as modem_module
 from modem import probe as probe_module
 from modem import startup as startup_module
-from modem.codec import Deliver, StatusReport
+from modem.codec import Deliver, StatusReport, encode_deliver
 from modem.errors import CmsError, ModemNotReady, SendInterrupted, UssdError
 from modem.info import ModemState
 from modem.modem import Modem
@@ -450,3 +451,31 @@ async def test_auto_port(make_modem_sim: MakeSim, monkeypatch: pytest.MonkeyPatc
         assert modem.port == str(sim.link)
     finally:
         await modem.stop()
+
+
+async def test_cmti_inside_health_csq_is_not_lost(
+    make_modem_sim: MakeSim, make_modem: Any
+) -> None:
+    sim = await make_modem_sim()
+    modem, recorder = await make_modem(sim.link, sim, health_interval=0.05)
+    [pdu] = encode_deliver("+15551230000", "quiet arrival", scts=dt.datetime.now(dt.UTC))
+    stored = sim.storage.store(pdu)  # in storage without its own indication
+    assert stored is not None
+    sim.signal_csq = 9
+    sim.faults.urc_between = [f'+CMTI: "SM",{stored.index}']
+    sim.faults.urc_between_on = "+CSQ"
+    await wait_until(lambda: len(recorder.inbound) == 1)
+    assert recorder.inbound[0].text == "quiet arrival"
+    await wait_until(lambda: modem.info.rssi == 9)
+    assert modem.state is ModemState.READY
+
+
+async def test_echo_that_survives_ate0(make_modem_sim: MakeSim, make_modem: Any) -> None:
+    sim = await make_modem_sim(profile="quectel")
+    sim.faults.echo_after_ate0 = True
+    modem, recorder = await make_modem(sim.link, sim)
+    assert modem.state is ModemState.READY
+    assert await modem.send_sms("+15550100001", "echo, echo")
+    sim.inject_sms("+15551230000", "heard")
+    await wait_until(lambda: len(recorder.inbound) == 1)
+    assert await modem.ussd("*100#") == "Your balance is 12.34 EUR"

@@ -1,0 +1,141 @@
+"""USSD codes and ring calls through a modem of the key's org."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol, runtime_checkable
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from relayd.api.context import key_of, relay_of
+from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.auth import check_allowlist
+from relayd.bridges.base import SendFailed, SimBackend
+from relayd.dispatch.router import sim_matches
+from relayd.exceptions import ApiError
+from relayd.numbers import InvalidNumber, normalize_number
+
+USSD_RE = re.compile(r"^[0-9*#+]{2,40}$")
+
+
+@runtime_checkable
+class _UssdCapable(Protocol):
+    async def ussd(self, code: str) -> str: ...
+
+
+@runtime_checkable
+class _CallCapable(Protocol):
+    async def call(self, to: str, ring_seconds: float) -> str: ...
+
+
+class UssdRequest(BaseModel):
+    """POST /api/v1/ussd."""
+
+    code: str = Field(description="USSD code, e.g. *100#")
+    sim: str | None = Field(None, description="SIM id or name; default: the first modem online")
+
+
+class UssdResult(BaseModel):
+    """The network's answer."""
+
+    ok: bool = True
+    sim: str
+    code: str
+    answer: str
+
+
+class CallRequest(BaseModel):
+    """POST /api/v1/calls: ring a number, then hang up (alarm-style alert)."""
+
+    to: str
+    sim: str | None = None
+    ring_seconds: float = Field(20.0, gt=0, le=120)
+
+
+class CallResult(BaseModel):
+    """How the call ended."""
+
+    ok: bool = True
+    sim: str
+    to: str
+    result: str
+
+
+def register(api: Api) -> None:
+    """Add the modem operation routes."""
+    api.route(
+        "POST",
+        "/api/v1/ussd",
+        summary="Send a USSD code (balance, ...) through a modem",
+        tags=("sims",),
+        scope="admin",
+        body=UssdRequest,
+        response=UssdResult,
+        extra_responses={409: "No modem online", 502: "The network refused"},
+    )(ussd)
+    api.route(
+        "POST",
+        "/api/v1/calls",
+        summary="Ring a number for ring_seconds, then hang up",
+        tags=("sims",),
+        scope="send",
+        body=CallRequest,
+        response=CallResult,
+        extra_responses={409: "No modem online", 502: "The call failed"},
+    )(call)
+
+
+def _pick(request: web.Request, wanted: str | None, capability: str) -> SimBackend:
+    sims = relay_of(request).sims.for_org(key_of(request).org)
+    able = [s for s in sims if capability in s.capabilities]
+    if wanted is not None:
+        able = [s for s in able if sim_matches(s, wanted)]
+        if not able:
+            raise ApiError(
+                422, "unknown_sim", f"sim: no SIM '{wanted}' that can do {capability}", "sim"
+            )
+    online = [s for s in able if s.info.online]
+    if not online:
+        raise ApiError(409, "no_sim_online", f"no SIM that can do {capability} is online")
+    return online[0]
+
+
+def _failed(exc: SendFailed) -> ApiError:
+    status = 409 if exc.code == "offline" else 422 if exc.code == "invalid" else 502
+    return ApiError(status, exc.code, exc.message)
+
+
+async def ussd(request: web.Request) -> web.Response:
+    """POST /api/v1/ussd."""
+    body = validate(UssdRequest, await read_json(request))
+    if not USSD_RE.match(body.code):
+        raise ApiError(422, "invalid_field", "code: use digits, * and #, e.g. *100#", "code")
+    sim = _pick(request, body.sim, "ussd")
+    assert isinstance(sim, _UssdCapable)
+    try:
+        answer = await sim.ussd(body.code)
+    except SendFailed as exc:
+        raise _failed(exc) from None
+    result: dict[str, Any] = {"ok": True, "sim": sim.info.id, "code": body.code, "answer": answer}
+    return json_response(result)
+
+
+async def call(request: web.Request) -> web.Response:
+    """POST /api/v1/calls."""
+    relay = relay_of(request)
+    key = key_of(request)
+    body = validate(CallRequest, await read_json(request))
+    try:
+        to = normalize_number(body.to, relay.config.sms.default_region)
+    except InvalidNumber as exc:
+        raise ApiError(422, "invalid_number", f"to: {exc}", "to") from None
+    check_allowlist(key, to)
+    relay.auth.take(key)
+    sim = _pick(request, body.sim, "call")
+    assert isinstance(sim, _CallCapable)
+    try:
+        result = await sim.call(to, body.ring_seconds)
+    except SendFailed as exc:
+        raise _failed(exc) from None
+    return json_response({"ok": True, "sim": sim.info.id, "to": to, "result": result})
