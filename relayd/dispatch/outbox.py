@@ -164,6 +164,8 @@ class Outbox:
         now = time.time()
         next_due: float | None = None
         sims = self._sims()
+        # Orgs with a SIM that can take work now: the others' messages are only timed.
+        ready_orgs = {s.info.org for s in sims if self._available(s)}
         for message in list(self._pending.values()):
             if message.expires_at is not None and now >= message.expires_at:
                 self._pending.pop(message.id, None)
@@ -174,8 +176,12 @@ class Outbox:
                     only_from=("queued",),
                 )
                 continue
+            due = [t for t in (message.expires_at, message.send_at) if t is not None and t > now]
+            if due:
+                next_due = min(due) if next_due is None else min(next_due, *due)
             if message.send_at is not None and message.send_at > now:
-                next_due = message.send_at if next_due is None else min(next_due, message.send_at)
+                continue
+            if message.org not in ready_orgs:
                 continue
             sim = self.router.choose(message, sims, self._available, lambda s: self.lane(s).load)
             if sim is None:
@@ -187,6 +193,8 @@ class Outbox:
             task = asyncio.create_task(self._send(message, sim, lane), name=f"send-{message.id}")
             lane.tasks.add(task)
             task.add_done_callback(lane.tasks.discard)
+            if not any(self._available(s) for s in sims if s.info.org == message.org):
+                ready_orgs.discard(message.org)
         # Scheduled messages and rate-limited lanes free up with time, not with an event.
         mono = time.monotonic()
         delays = [next_due - now] if next_due is not None else []
