@@ -189,15 +189,6 @@ def parse_own_number(values: list[str]) -> str | None:
     return None
 
 
-def parse_cusd(value: str) -> tuple[int, str | None, int | None]:
-    """`0,"text",15` -> (0, "text", 15)."""
-    params = split_params(value)
-    status = int(params[0]) if params[0].isdigit() else 2
-    payload = params[1] if len(params) >= 2 else None
-    dcs = int(params[2]) if len(params) >= 3 and params[2].isdigit() else None
-    return status, payload, dcs
-
-
 def parse_index(value: str) -> int | None:
     """First field of `+CMGL: 3,1,,23` -> 3."""
     first = split_params(value)[0]

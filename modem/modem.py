@@ -6,17 +6,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 
-from .codec import Deliver, StatusReport, decode_ussd, encode_submit, encode_ussd_packed
+from .calls import ring
+from .codec import Deliver, RequestedEncoding, StatusReport, encode_submit
 from .codec import normalize_address as _normalize
-from .commands import REGISTRATION_STATES, mask_number, parse_cusd, parse_registration
+from .commands import REGISTRATION_STATES, mask_number, parse_registration
 from .engine import ATEngine, Priority
 from .errors import (
     ATTimeoutError,
-    CallEnded,
     CommandError,
     ModemError,
     ModemGone,
@@ -27,13 +26,13 @@ from .errors import (
     PortOpenError,
     SendInterrupted,
     SimPinError,
-    UssdError,
 )
 from .inbox import Inbox, InboxJob
 from .info import ModemInfo, ModemState
 from .probe import find_modem
-from .startup import SmsSetup, initialise, optional, refresh_status, synchronise
+from .startup import SmsSetup, initialise, refresh_status, synchronise
 from .urc import Urc, parse_stored_index
+from .ussd import request_ussd
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,14 +57,10 @@ REBOOT_WAIT = 20.0
 """After AT+CFUN=1,1: how long the modem may take to come back."""
 SWEEP_EVERY = 10
 """Health checks between two AT+CMGL sweeps of the SIM storage."""
-USSD_TIMEOUT = 30.0
-"""From AT+CUSD=1 to the network's answer."""
 
 # After-PDU CMS errors where the network may have taken the message all the same.
 _UNCERTAIN_CMS = frozenset({332, 535})
 _REBOOT_URCS = frozenset({"RDY", "^SYSSTART"})
-_USSD_CODE = re.compile(r"[0-9*#+]{1,160}")
-_DIAL_NUMBER = re.compile(r"\+?[0-9*#]{1,40}")
 
 StateCallback = Callable[["Modem"], None]
 
@@ -179,7 +174,7 @@ class Modem:
         to: str,
         text: str,
         *,
-        encoding: str = "auto",
+        encoding: RequestedEncoding = "auto",
         status_report: bool | None = None,
     ) -> list[int]:
         """Send one SMS (split as needed); returns the TP-MR of each part.
@@ -195,7 +190,7 @@ class Modem:
             text,
             reference=reference,
             status_report=report,
-            encoding=encoding,  # type: ignore[arg-type]
+            encoding=encoding,
         )
         if len(parts) > 1:
             self._concat_ref = (reference + 1) % 256
@@ -227,61 +222,15 @@ class Modem:
 
     async def ussd(self, code: str) -> str:
         """Send a USSD code (e.g. *100#) and return the network's answer."""
-        if not _USSD_CODE.fullmatch(code):
-            raise ValueError("a USSD code has only digits, *, # and +")
         engine = self._ready_engine()
-        charset = None if self._setup.ussd_packed else await self._switch_charset(engine, "UCS2")
-        if self._setup.ussd_packed:
-            request = encode_ussd_packed(code)
-        elif charset is not None:
-            request = code.encode("utf-16-be").hex().upper()
-        else:
-            request = code
-        try:
-            with engine.subscribe("+CUSD") as answers:
-                # The answer may come before OK; the queue exists before the command is written.
-                await engine.command(f'AT+CUSD=1,"{request}",15', prefix="")
-                try:
-                    async with asyncio.timeout(USSD_TIMEOUT):
-                        status, payload, dcs = await _ussd_answer(answers, code)
-                except TimeoutError:
-                    raise ATTimeoutError(f"USSD {code}", USSD_TIMEOUT) from None
-            if status == 1:
-                # The network waits for a reply we will not give: close the session.
-                with contextlib.suppress(ModemError):
-                    await engine.command("AT+CUSD=2", prefix="")
-        finally:
-            if charset is not None:
-                with contextlib.suppress(ModemError):
-                    await self._switch_charset(engine, charset)
-        if charset is not None:
-            text = _ucs2_hex(payload)
-            if text is not None:
-                return text
-        return decode_ussd(payload, dcs if dcs is not None else 15)
+        return await request_ussd(engine, code, packed=self._setup.ussd_packed)
 
     async def ring(self, number: str, seconds: float) -> str:
-        """Call ``number``, let it ring ``seconds``, hang up. Returns how it ended:
-        "completed", "busy", "no_answer", "no_carrier" (rejected or hung up)."""
+        """Call ``number``, let it ring ``seconds``, hang up; returns how it ended
+        ("completed", "busy", "no_answer", "no_carrier", "no_dialtone")."""
         number = _normalize(number)
-        if not _DIAL_NUMBER.fullmatch(number):
-            raise ValueError("a phone number has only digits and a leading +")
         engine = self._ready_engine()
-        with engine.subscribe("NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE") as ended:
-            try:
-                await engine.command(f"ATD{number};")
-            except CallEnded as err:
-                outcome = _call_outcome(err.result)
-            else:
-                outcome = "completed"
-                try:
-                    async with asyncio.timeout(seconds):
-                        outcome = _call_outcome((await ended.get()).name)
-                except TimeoutError:
-                    pass  # it rang the whole time: the alert is done
-                finally:
-                    if outcome == "completed":  # also when cancelled: never leave a call up
-                        await self._hang_up(engine)
+        outcome = await ring(engine, number, seconds)
         _LOGGER.info("%s call to %s: %s", self._log, mask_number(number), outcome)
         return outcome
 
@@ -501,31 +450,6 @@ class Modem:
             raise ModemNotReady(f"{self.name} is {self._state.value}")
         return engine
 
-    async def _hang_up(self, engine: ATEngine) -> None:
-        try:
-            await engine.command("ATH")
-        except CommandError:
-            with contextlib.suppress(ModemError):
-                await engine.command("AT+CHUP")
-        except ModemError as err:
-            _LOGGER.warning("%s hang-up failed: %s", self._log, err)
-
-    async def _switch_charset(self, engine: ATEngine, charset: str) -> str | None:
-        """Set AT+CSCS; returns the previous character set, None if it cannot be changed.
-
-        In UCS2 the modem passes USSD answers in any script as hex; in IRA/GSM it
-        replaces what does not fit with "?"."""
-        current = await optional(engine, "AT+CSCS?", priority=Priority.SEND)
-        value = current.value("+CSCS:") if current else None
-        if value is None:
-            return None
-        previous = value.strip().strip('"')
-        if previous.upper() == charset:
-            return None
-        if await optional(engine, f'AT+CSCS="{charset}"', priority=Priority.SEND) is None:
-            return None
-        return previous
-
     def _registration_changed(self, urc: Urc) -> None:
         # URC form "+CREG: <stat>[,<lac>,<ci>]"; the health check reads the full picture.
         stat = parse_registration(urc.value, query=False)
@@ -555,30 +479,3 @@ class Modem:
             except Exception:
                 _LOGGER.exception("%s state callback failed", self._log)
 
-
-def _call_outcome(result: str) -> str:
-    return {
-        "BUSY": "busy",
-        "NO ANSWER": "no_answer",
-        "NO CARRIER": "no_carrier",
-        "NO DIALTONE": "no_dialtone",
-    }.get(result, "completed")
-
-
-async def _ussd_answer(answers: asyncio.Queue[Urc], code: str) -> tuple[int, str, int | None]:
-    while True:
-        status, payload, dcs = parse_cusd((await answers.get()).value)
-        if payload:
-            return status, payload, dcs
-        if status == 2:
-            continue  # a stale session's end, before our answer
-        if status == 4:
-            raise UssdError(f"the network does not support {code}")
-        raise UssdError(f"USSD {code} ended without an answer (status {status})")
-
-
-def _ucs2_hex(payload: str) -> str | None:
-    """Text of a payload the modem gave as UTF-16 hex (AT+CSCS="UCS2"), else None."""
-    if len(payload) % 4 or not re.fullmatch(r"[0-9A-Fa-f]+", payload):
-        return None
-    return bytes.fromhex(payload).decode("utf-16-be", errors="replace")

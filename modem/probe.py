@@ -187,11 +187,11 @@ def format_modem_block(result: ProbeResult, name: str | None = None) -> str:
         ]
     )
     rule = udev_rule(result, name)
-    return f"{block}\n\n# udev, in /etc/udev/rules.d/77-relayd.rules:\n# {rule}\n"
+    return f"{block}\n\n# udev, in /etc/udev/rules.d/90-relayd-modem.rules:\n# {rule}\n"
 
 
 def udev_rule(result: ProbeResult, name: str) -> str:
-    """udev line (for /etc/udev/rules.d/77-relayd.rules) with a stable name and MM off."""
+    """udev line (for /etc/udev/rules.d/90-relayd-modem.rules) with a stable name and MM off."""
     usb = result.usb
     if usb is None:
         # No USB device behind this port (pty, ser2net): a template to fill in.

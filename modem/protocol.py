@@ -87,7 +87,10 @@ class ATLineProtocol(asyncio.Protocol):
         """Write raw bytes to the modem."""
         if self._transport is None or self._transport.is_closing():
             raise ModemGone("port is closed")
-        _LOGGER.log(TRACE, "%s>> %r", self._prefix, data)
+        if data[:8].upper() == b"AT+CPIN=":
+            _LOGGER.log(TRACE, "%s>> AT+CPIN=<redacted>", self._prefix)  # never a PIN in a log
+        else:
+            _LOGGER.log(TRACE, "%s>> %r", self._prefix, data)
         self._transport.write(data)
 
     def close(self) -> None:
@@ -100,6 +103,10 @@ class ATLineProtocol(asyncio.Protocol):
         if not line:
             return
         _LOGGER.log(TRACE, "%s<< %r", self._prefix, line)
+        if line == ">":
+            # A prompt that something (a URC) followed before we could answer it.
+            self._on_prompt()
+            return
         self._on_line(line)
 
 

@@ -208,6 +208,7 @@ def test_backends_from_config() -> None:
     config = Config(modem=[ModemConfig(name="a", port="/dev/ttyUSB0", pin="1234")])
     config.sms.delivery_reports = False
     [backend] = backends_from_config(config)
+    assert isinstance(backend, ModemBackend)
     assert backend.info.id == "modem:a"
     assert backend.info.state == "starting"
     assert backend.modem.pin == "1234"

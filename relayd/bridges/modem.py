@@ -26,6 +26,7 @@ from relayd.bridges.base import (
     OutboundSms,
     SendFailed,
     SendReceipt,
+    SimBackend,
     SimInfo,
 )
 
@@ -237,9 +238,9 @@ class ModemBackend:
                 info.extra[key] = value
 
 
-def backends_from_config(config: Config) -> list[ModemBackend]:
+def backends_from_config(config: Config) -> list[SimBackend]:
     """One backend per `[[modem]]` section; [sms] delivery_reports = false turns them off."""
-    backends = []
+    backends: list[SimBackend] = []
     for section in config.modem:
         if not config.sms.delivery_reports and section.delivery_reports:
             section = section.model_copy(update={"delivery_reports": False})

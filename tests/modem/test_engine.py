@@ -215,6 +215,15 @@ async def test_send_pdu_with_echoed_pdu(harness: Harness, peer: PtyPeer) -> None
     assert peer.received.endswith(pdu.encode() + b"\x1a")
 
 
+async def test_prompt_followed_by_urc_in_one_read(harness: Harness, peer: PtyPeer) -> None:
+    pdu = "0021000D91947110325476F8000004D4F29C0E"
+    peer.answer(
+        {"AT+CMGS=18": '\r\n> \r\n+CMTI: "SM",2\r\n', pdu: "\r\n+CMGS: 45\r\n\r\nOK\r\n"}
+    )
+    assert await harness.engine.send_pdu(pdu, 18) == 45
+    assert [u.name for u in harness.urcs] == ["+CMTI"]
+
+
 async def test_prompt_that_never_comes_is_escaped(harness: Harness, peer: PtyPeer) -> None:
     peer.answer({"AT+CMGS=18": "", "AT": "\r\nOK\r\n"})
     with pytest.raises(SendInterrupted) as info:
@@ -392,3 +401,36 @@ async def test_priority_lock_serves_urgent_first() -> None:
     await asyncio.gather(*tasks)
     assert order == ["init", "send", "health"]
     assert not lock.locked
+
+
+async def test_sms_commands_wait_for_sms_ready(
+    harness: Harness, peer: PtyPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modem import startup
+
+    monkeypatch.setattr(startup, "SMS_READY_POLL", 5.0)  # only the URC can end the wait quickly
+    not_ready = "\r\n+CMS ERROR: 302\r\n"
+    peer.answer(
+        {
+            "AT+CMGF=0": [not_ready, "\r\nOK\r\n"],
+            "AT+CPMS=?": '\r\n+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")\r\n\r\nOK\r\n',
+            'AT+CPMS="SM","SM","SM"': "\r\n+CPMS: 0,30,0,30,0,30\r\n\r\nOK\r\n",
+            "AT+CSMS?": "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n",
+            "AT+CNMI=?": "\r\n+CNMI: (0-3),(0-3),(0,2),(0,1),(0,1)\r\n\r\nOK\r\n",
+            "AT+CNMI=2,1,0,1,0": "\r\nOK\r\n",
+        }
+    )
+    ready = asyncio.Event()
+    harness.engine._on_urc = lambda urc: ready.set() if urc.name == "SMS Ready" else None
+    setup = startup.SmsSetup()
+    task = asyncio.create_task(
+        startup.configure_sms(harness.engine, setup, delivery_reports=True, sms_ready=ready)
+    )
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    peer.send("\r\nSMS Ready\r\n")
+    async with asyncio.timeout(1):
+        await task
+    assert setup.storage == ("SM", "SM", "SM")
+    assert setup.cnmi == "2,1,0,1,0"
+    assert setup.ack_needed is False

@@ -16,6 +16,7 @@ from modem import engine as engine_module
 from modem import modem as modem_module
 from modem import probe as probe_module
 from modem import startup as startup_module
+from modem import ussd as ussd_module
 from modem.codec import Deliver, StatusReport, encode_deliver
 from modem.errors import CmsError, ModemNotReady, SendInterrupted, UssdError
 from modem.info import ModemState
@@ -49,6 +50,7 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
             "SIM_READY_TIMEOUT": 1.0,
             "HEALTH_TIMEOUT": 0.3,
         },
+        ussd_module: {"USSD_TIMEOUT": 1.0},
         modem_module: {
             "RECONNECT_MIN": 0.02,
             "RECONNECT_MAX": 0.1,
@@ -58,7 +60,6 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
             "NO_SIM_RETRY": 0.1,
             "REBOOT_WAIT": 0.5,
             "RESET_TIMEOUT": 0.5,
-            "USSD_TIMEOUT": 1.0,
         },
     }.items():
         for name, value in values.items():
@@ -479,3 +480,35 @@ async def test_echo_that_survives_ate0(make_modem_sim: MakeSim, make_modem: Any)
     sim.inject_sms("+15551230000", "heard")
     await wait_until(lambda: len(recorder.inbound) == 1)
     assert await modem.ussd("*100#") == "Your balance is 12.34 EUR"
+
+
+async def test_direct_delivery_with_cmt(make_modem_sim: MakeSim, make_modem: Any) -> None:
+    no_storage = frozenset({0, 2})
+    profile = SIM800.with_options(
+        cnmi_ranges=(frozenset({0, 1, 2}), no_storage, no_storage, frozenset({0, 1}), no_storage),
+        cnmi_test="+CNMI: (0-2),(0,2),(0,2),(0,1),(0,2)",
+    )
+    sim = await make_modem_sim(profile=profile)
+    modem, recorder = await make_modem(sim.link, sim)
+    assert sim.settings.cnmi[:2] == [2, 2]
+    sim.inject_sms("+15551230000", "straight through")
+    await wait_until(lambda: len(recorder.inbound) == 1)
+    assert recorder.inbound[0].text == "straight through"
+    assert len(sim.storage) == 0
+    assert modem.state is ModemState.READY
+
+
+async def test_multipart_failing_half_way_is_not_resent(
+    make_modem_sim: MakeSim, make_modem: Any
+) -> None:
+    sim = await make_modem_sim(send_delay=0.05)
+    modem, _ = await make_modem(sim.link, sim)
+    send = asyncio.create_task(modem.send_sms("+15550100001", "z" * 400))
+    await wait_until(lambda: len(sim.sent) == 1)
+    sim.faults.cms_error = 1
+    sim.faults.cms_error_code = 42
+    with pytest.raises(SendInterrupted) as info:
+        await send
+    assert info.value.not_sent is False
+    assert len(info.value.references) >= 1
+    assert isinstance(info.value.cause, CmsError)
