@@ -29,8 +29,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modem.simulator import ModemSimulator  # noqa: E402
-from tests.support.daemon import RelaydProcess  # noqa: E402
+from modem.simulator import ModemSimulator
+from tests.support.daemon import RelaydProcess
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
