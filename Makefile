@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
+ARCH ?= $(shell uname -m)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +30,8 @@ lint: $(STAMP)  ## ruff + mypy (strict on relayd and modem)
 bench: $(STAMP)  ## the benchmarks whose figures are quoted in README.md
 	$(BIN)/python bench/api_ingest.py
 
+dist: $(STAMP)  ## one file with every dependency: dist/relayd-<version>-<arch>.pyz (ARCH=aarch64 for a Pi)
+	bash systemd/build-pyz.sh $(ARCH) dist
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache .ruff_cache *.egg-info

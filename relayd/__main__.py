@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from relayd import __version__
+from relayd.cli import phones as phones_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="SIMs, signal and queue of a running relay")
     status.add_argument("--json", action="store_true")
 
+    discover = sub.add_parser("discover", help="browse the LAN by mDNS and list relays")
+    discover.add_argument("--timeout", type=float, default=3.0, help="seconds to listen")
+    discover.add_argument(
+        "--interface", action="append", help="address to browse on (repeatable; default all)"
+    )
+    discover.add_argument("--json", action="store_true")
+
+    modem = sub.add_parser("modem", help="find and set up modems")
+    modem_sub = modem.add_subparsers(dest="modem_command", metavar="ACTION", required=True)
+    probe = modem_sub.add_parser("probe", help="find modems: maker, model, IMEI, SIM, signal")
+    probe.add_argument("ports", nargs="*", metavar="PORT", help="ports to try (default: all)")
+    probe.add_argument("--udev", action="store_true", help="print udev rules for the modems")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds per port")
+    probe.add_argument("--json", action="store_true")
+
     sim = sub.add_parser("modem-sim", help="run the simulated modem on a pty")
     sim.add_argument("args", nargs=argparse.REMAINDER, help="--link PATH [--profile ...]")
+    phones_cli.add_parsers(sub)  # phones pair|list, phone-sim
     return parser
 
 
@@ -83,10 +100,22 @@ def main(argv: list[str] | None = None) -> int:
         from relayd.cli.offline import keys_command
 
         return keys_command(args)
+    if args.command == "phones":
+        return phones_cli.phones_command(args)
+    if args.command == "phone-sim":
+        return phones_cli.phone_sim_command(args)
     if args.command in ("send", "inbox", "status"):
         from relayd.cli.client import client_command
 
         return client_command(args)
+    if args.command == "discover":
+        from relayd.cli.discover import discover_command
+
+        return discover_command(args)
+    if args.command == "modem":
+        from relayd.cli.modem import probe_command
+
+        return probe_command(args)
     if args.command == "modem-sim":
         from modem.simulator.cli import main as simulator_main
 

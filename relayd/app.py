@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from relayd.api import admin, events, meta, modem_ops, v1
+from relayd.api import admin, events, meta, modem_ops, phone_ws, phones, seed004, v1
+from relayd.api import web as web_ui
+from relayd.api import webhooks as webhook_api
 from relayd.api.context import API, KEY, RELAY
 from relayd.api.framework import Api, json_response
 from relayd.auth import credentials_from, require_scope
@@ -34,8 +36,9 @@ Middleware = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def build_api() -> Api:
     """Every route of the relay, registered once."""
     api = Api()
-    for module in (meta, v1, events, admin, modem_ops):
+    for module in (meta, v1, events, admin, modem_ops, phone_ws, phones, seed004, web_ui):
         module.register(api)
+    webhook_api.register(api)
     return api
 
 
@@ -52,6 +55,7 @@ def create_app(config: Config, backends: list[SimBackend] | None = None) -> web.
     app[BACKENDS] = list(backends or [])
     api.install(app)
     app.cleanup_ctx.append(_relay_lifecycle)
+    phone_ws.setup(app)  # after the relay: phones start after it and stop before it
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(_headers)
     return app

@@ -59,6 +59,10 @@ class EventBus:
                 sub.queue.put_nowait(CLOSE)
         self._subs.clear()
 
+    def listeners(self, org: str) -> int:
+        """Open streams that receive `org`'s events (the notify channel asks)."""
+        return sum(1 for sub in self._subs if sub.org in (None, org))
+
     @property
     def subscribers(self) -> int:
         """How many listeners there are."""

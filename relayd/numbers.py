@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -14,6 +15,7 @@ class InvalidNumber(ValueError):
     """The text is not a phone number the relay can send to."""
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize_number(raw: str, region: str, *, allow_short_codes: bool = False) -> str:
     """`raw` as E.164 (`+15551234567`), or a short code when allowed; else InvalidNumber."""
     text = raw.strip()

@@ -9,13 +9,18 @@ from pathlib import Path
 from relayd import __version__
 from relayd.auth import KeyAuthenticator
 from relayd.bridges.base import SimBackend
+from relayd.bridges.email import SmtpSender
+from relayd.bridges.notify import PhoneNotifier
 from relayd.config import Config
+from relayd.dispatch.channels import ChannelOutbox
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.events import EventBus
+from relayd.forwarding import InboundForwarder
 from relayd.sending import SendService
 from relayd.store import Store
+from relayd.webhooks import WebhookWorker
 
 _LOGGER = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
@@ -36,7 +41,16 @@ class Relay:
         self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
         self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
         self.sims.outbox = self.outbox
-        self.sending = SendService(config, self.store, self.outbox, self.router, self.sims)
+        self.channels = ChannelOutbox(self.store, config.routing.max_attempts)
+        if config.email.smtp_host:
+            self.channels.register(SmtpSender(config.email))
+        self.notifier = PhoneNotifier(self.store.db, self.bus)  # the app attaches the phones
+        self.channels.register(self.notifier)
+        self.sending = SendService(
+            config, self.store, self.outbox, self.router, self.sims, self.channels
+        )
+        self.forwarder = InboundForwarder(config.email, self.sending)
+        self.webhooks = WebhookWorker(config, self.store.db)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
 
@@ -44,12 +58,16 @@ class Relay:
         """Open the store, make the first admin key if needed, start SIMs and the outbox."""
         await self.store.open()
         self.store.db.add_commit_listener(self.bus.publish)
+        self.store.db.add_commit_listener(self.webhooks.on_commit)
+        self.store.db.add_commit_listener(self.forwarder.on_commit)
         if not await self.store.keys.has_admin_key():
             _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
             self.admin_key = secret
             write_admin_key(self.config, secret)
+        await self.webhooks.start()  # before SIMs: their first events find the endpoints
         await self.sims.start()
         await self.outbox.start()
+        await self.channels.start()
         for backend in backends or []:
             await self.sims.add(backend)
         self.started = True
@@ -57,7 +75,10 @@ class Relay:
     async def stop(self) -> None:
         """Drain sends, stop SIMs, close the store."""
         await self.outbox.drain(self.config.server.drain_seconds)
+        await self.forwarder.stop()
+        await self.channels.drain(self.config.server.drain_seconds)
         await self.sims.stop()
+        await self.webhooks.stop()
         await self.store.close()
         self.started = False
 

@@ -13,7 +13,10 @@ from typing import Any, Literal
 from modem.codec import CodecError, split_text
 from relayd.auth import check_allowlist
 from relayd.bridges.base import SimBackend
+from relayd.bridges.email import InvalidAddress, normalize_address
+from relayd.bridges.notify import MAX_TEXT as MAX_NOTIFY_TEXT
 from relayd.config import Config
+from relayd.dispatch.channels import ChannelMessage, ChannelOutbox
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Pending, Router, sim_matches
 from relayd.dispatch.sims import SimRegistry
@@ -22,8 +25,9 @@ from relayd.numbers import InvalidNumber, normalize_number
 from relayd.store import ApiKey, Created, IdempotencyConflict, NewMessage, Store
 
 MAX_RECIPIENTS = 100
-SERVED_CHANNELS = ("sms",)
 KNOWN_CHANNELS = ("sms", "email", "notify", "wa", "tg", "tg_bot", "pchat", "mms", "voice")
+NOTIFY_PEER = "phones"  # a notification goes to the org's own phones, whatever `to` says
+MAX_EMAIL_TEXT = 60_000
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,25 @@ class SendService:
     """Validates and accepts sends; hands them to the outbox."""
 
     def __init__(
-        self, config: Config, store: Store, outbox: Outbox, router: Router, sims: SimRegistry
+        self,
+        config: Config,
+        store: Store,
+        outbox: Outbox,
+        router: Router,
+        sims: SimRegistry,
+        channels: ChannelOutbox | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.outbox = outbox
         self.router = router
         self.sims = sims
+        self.channels = channels
+
+    @property
+    def served_channels(self) -> tuple[str, ...]:
+        """`sms` and the channels configured here (`email` needs `[email] smtp_host`)."""
+        return ("sms", *(self.channels.served if self.channels is not None else ()))
 
     def plan(self, text: str, encoding: str = "auto", field: str = "text") -> Plan:
         """Encoding and parts of `text`, computed by the codec the modems use; 422 when too long."""
@@ -93,7 +109,9 @@ class SendService:
         return Plan(split.encoding, list(split.segments))
 
     def recipients(self, key: ApiKey, order: SendOrder) -> list[str]:
-        """The recipients in E.164, checked against the key's allowlist."""
+        """The recipients (E.164, or addresses for e-mail), checked against the key's allowlist."""
+        if order.channel == "notify":
+            return [NOTIFY_PEER]
         if not order.to:
             raise ApiError(
                 422,
@@ -110,6 +128,16 @@ class SendService:
             )
         out = []
         for raw in order.to:
+            if order.channel == "email":
+                try:
+                    address = normalize_address(raw)
+                except InvalidAddress as exc:
+                    raise ApiError(
+                        422, "invalid_address", f"{order.field_to}: {exc}", order.field_to
+                    ) from None
+                check_allowlist(key, address, order.field_to)
+                out.append(address)
+                continue
             try:
                 number = normalize_number(
                     raw,
@@ -126,8 +154,8 @@ class SendService:
 
     def check_channel(self, channel: str) -> None:
         """422 for channels this hardware does not serve, naming those it does."""
-        if channel not in SERVED_CHANNELS:
-            served = ", ".join(SERVED_CHANNELS)
+        if channel not in self.served_channels:
+            served = ", ".join(self.served_channels)
             what = (
                 "unknown channel" if channel not in KNOWN_CHANNELS else "not served by this relay"
             )
@@ -148,14 +176,23 @@ class SendService:
     def choose_sim(self, org: str, peer: str, wanted: str | None) -> SimBackend | None:
         """The SIM the router would pick now (for dry runs)."""
         pending = Pending(id=0, org=org, peer=peer, text="", sim_request=wanted)
-        return self.router.choose(pending, self.sims.all(), lambda s: s.info.online, lambda s: 0)
+        org_sims = sorted(self.sims.for_org(org), key=lambda s: s.info.id)
+        return self.router.choose(pending, org_sims, lambda s: s.info.online, lambda s: 0)
+
+    def prepare(self, key: ApiKey, order: SendOrder) -> tuple[list[str], Plan]:
+        """Everything a send is checked for before it is stored: channel, recipients, text, SIM."""
+        self.check_channel(order.channel)
+        peers = self.recipients(key, order)
+        if order.channel != "sms":
+            return peers, self._plain_text(order)
+        plan = self.plan(order.text, order.encoding, order.field_text)
+        self.check_sim(key.org, order.sim)
+        return peers, plan
 
     async def accept(self, key: ApiKey, order: SendOrder) -> Accepted:
         """Store the order's messages as queued (or replay an idempotent request) and enqueue."""
-        self.check_channel(order.channel)
-        peers = self.recipients(key, order)
-        plan = self.plan(order.text, order.encoding, order.field_text)
-        self.check_sim(key.org, order.sim)
+        peers, plan = self.prepare(key, order)
+        sim_request = order.sim if order.channel == "sms" else None
         now = time.time()
         send_at = order.send_at.timestamp() if order.send_at else None
         ttl = order.ttl or self.config.sms.default_ttl or None
@@ -172,7 +209,7 @@ class SendService:
                 parts=len(plan.segments),
                 encoding=plan.encoding,
                 channel=order.channel,
-                sim_request=order.sim,
+                sim_request=sim_request,
                 source=order.source,
                 subject=order.subject,
                 send_at=send_at,
@@ -195,7 +232,9 @@ class SendService:
                 "idempotency_key",
             ) from None
         replayed = not results[0].created
-        if not replayed:
+        if not replayed and order.channel != "sms":
+            self._enqueue_channel(key.org, order, results, items)
+        elif not replayed:
             for created, item in zip(results, items, strict=True):
                 self.outbox.enqueue(
                     Pending(
@@ -211,6 +250,44 @@ class SendService:
                     )
                 )
         return Accepted(results, replayed)
+
+    def _plain_text(self, order: SendOrder) -> Plan:
+        """E-mail and notifications carry the text as it is: one part, no SMS encoding."""
+        field = order.field_text
+        if not order.text.strip():
+            raise ApiError(422, "invalid_field", f"{field}: the message text is empty", field)
+        limit = MAX_NOTIFY_TEXT if order.channel == "notify" else MAX_EMAIL_TEXT
+        if len(order.text) > limit:
+            raise ApiError(
+                422,
+                "text_too_long",
+                f"{field}: {len(order.text)} characters; a {order.channel} message takes "
+                f"at most {limit}",
+                field,
+            )
+        return Plan("utf-8", [order.text])
+
+    def _enqueue_channel(
+        self,
+        org: str,
+        order: SendOrder,
+        results: Sequence[Created],
+        items: Sequence[NewMessage],
+    ) -> None:
+        assert self.channels is not None  # check_channel admitted the channel
+        for created, item in zip(results, items, strict=True):
+            self.channels.enqueue(
+                ChannelMessage(
+                    id=created.message["id"],
+                    org=org,
+                    channel=order.channel,
+                    to=item.peer,
+                    text=item.text,
+                    subject=item.subject,
+                    send_at=item.send_at,
+                    expires_at=item.expires_at,
+                )
+            )
 
 
 def _request_hash(order: SendOrder, peers: Sequence[str]) -> str:

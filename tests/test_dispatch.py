@@ -96,7 +96,8 @@ def router(**routing: Any) -> Router:
 
 
 def pick(r: Router, sims: list[ScriptedSim], peer: str = NUMBER, **kw: Any) -> str | None:
-    chosen = r.choose(Pending(id=1, org="default", peer=peer, text="x", **kw), sims,
+    org_sims = sorted((s for s in sims if s.info.org == "default"), key=lambda s: s.info.id)
+    chosen = r.choose(Pending(id=1, org="default", peer=peer, text="x", **kw), org_sims,
                       lambda s: s.info.online, lambda s: 0)
     return chosen.info.name if chosen else None
 
@@ -251,6 +252,7 @@ async def test_restart_fails_in_flight_sends_as_interrupted(tmp_path: Path) -> N
     # Simulate the crash: the process dies with the send in flight; the store keeps `sending`.
     await relay.outbox.drain(0)
     await relay.sims.stop()
+    await relay.webhooks.stop()
     await relay.store.close()
     restarted = Relay(config)
     second = ScriptedSim("a")

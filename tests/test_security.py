@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import RelayClient
 
-PUBLIC = {"/health", "/docs", "/docs/init.js", "/api/openapi.json", "/llms.txt"}
+PUBLIC = {"/health", "/docs", "/docs/init.js", "/api/openapi.json", "/llms.txt", "/"}
 NUMBER = "+15551230001"
 
 

@@ -156,6 +156,10 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP relayd_event_subscribers Open event streams.",
         "# TYPE relayd_event_subscribers gauge",
         f"relayd_event_subscribers {relay.bus.subscribers}",
+        "# HELP relayd_webhook_deliveries_total Webhook POSTs since start, by result.",
+        "# TYPE relayd_webhook_deliveries_total counter",
+        f'relayd_webhook_deliveries_total{{result="ok"}} {relay.webhooks.delivered}',
+        f'relayd_webhook_deliveries_total{{result="failed"}} {relay.webhooks.failed_attempts}',
     ]
     return web.Response(
         text="\n".join(lines) + "\n",

@@ -33,6 +33,11 @@ class SimInfo:
     extra: dict[str, object] = field(default_factory=dict)  # maker, model, imei, control_url, ...
 
 
+def redelivers_by_id(sim_id: str) -> bool:
+    """Phone SIMs dedupe sends by message id, so a send of unknown outcome may go to them again."""
+    return sim_id.startswith("phone:")
+
+
 @dataclass(frozen=True)
 class OutboundSms:
     """One message as handed to a backend: text already normalised, number in E.164."""
@@ -42,6 +47,7 @@ class OutboundSms:
     text: str
     encoding: Literal["auto", "gsm7"] = "auto"
     delivery_report: bool = True
+    redelivery: bool = False  # handed again after a restart: the line may have it already
 
 
 @dataclass(frozen=True)

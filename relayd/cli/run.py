@@ -8,6 +8,7 @@ import logging
 import signal
 import ssl
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -16,7 +17,9 @@ from relayd.bridges.base import SimBackend
 from relayd.cli.common import resolve_config
 from relayd.config import Config
 from relayd.log import setup_logging
+from relayd.mdns import Announcer, start_announcer
 from relayd.relay import Relay
+from relayd.sdnotify import ServiceNotifier
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,14 +46,19 @@ async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
     backends: list[SimBackend] = [b for extra in extras for b in extra.backends]
     backends += _configured_modems(config)
     app = create_app(config, backends)
+    # The access log costs ~15% of a send's CPU; journald gets it at DEBUG only.
+    access = logging.getLogger("aiohttp.access")
     runner = web.AppRunner(
         app,
         handle_signals=False,
         shutdown_timeout=config.server.drain_seconds,
+        access_log=access if access.isEnabledFor(logging.DEBUG) else None,
         access_log_format='%a "%r" %s %b %Tfs',
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    announcer: Announcer | None = None
+    service: ServiceNotifier | None = None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
@@ -64,8 +72,14 @@ async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
         )
         await site.start()
         relay = app[_relay_key()]
+        # --- appliance: mDNS and systemd (READY only now: store open, port bound, SIMs started)
+        announcer = await start_announcer(config, _bound_port(runner, config), _online(relay))
+        service = ServiceNotifier(relay)
+        service.ready()
+        # ---
         _banner(config, relay, extras, embedded, time.monotonic() - started)
         await stop.wait()
+        service.stopping()
         _LOGGER.info(
             "Stopping: draining in-flight sends (up to %.0f s)", config.server.drain_seconds
         )
@@ -75,10 +89,26 @@ async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if service is not None:
+            await service.close()
+        if announcer is not None:
+            await announcer.stop()  # withdrawn from the LAN before the drain
         await runner.cleanup()
         for extra in extras:
             await extra.stop()
     return 0
+
+
+def _bound_port(runner: web.AppRunner, config: Config) -> int:
+    """The port really listened on (config port 0 picks a free one)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return config.server.port
+
+
+def _online(relay: Relay) -> Callable[[], int]:
+    return lambda: relay.sims.online_count
 
 
 def _relay_key() -> web.AppKey[Relay]:

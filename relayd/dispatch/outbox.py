@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from relayd.bridges.base import OutboundSms, SendFailed, SimBackend
+from relayd.bridges.base import OutboundSms, SendFailed, SimBackend, redelivers_by_id
 from relayd.config import RoutingConfig
+from relayd.dispatch.queue import PendingQueue
 from relayd.dispatch.router import Pending, Router
 from relayd.numbers import mask_number
 from relayd.store import Store
@@ -45,7 +46,7 @@ class Outbox:
         self.router = router
         self.config = config
         self._sims = sims
-        self._pending: dict[int, Pending] = {}
+        self._pending = PendingQueue()
         self._lanes: dict[str, Lane] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -57,13 +58,16 @@ class Outbox:
 
     async def start(self) -> None:
         """Fail what a crash tore, load what is queued, and start dispatching."""
-        torn = await self.store.messages.interrupt_in_flight()
+        torn = await self.store.messages.interrupt_in_flight(keep=redelivers_by_id)
         if torn:
             _LOGGER.warning(
                 "%d send(s) were in flight at the last stop: failed as interrupted", len(torn)
             )
+        now = time.time()
         for row in await self.store.messages.pending_outbound():
-            self._pending[row["id"]] = Pending(
+            if row["channel"] != "sms":
+                continue  # e-mail and notifications are the channel worker's
+            message = Pending(
                 id=row["id"],
                 org=row["org"],
                 peer=row["peer"],
@@ -74,7 +78,9 @@ class Outbox:
                 delivery_report=bool(row["delivery_report"]),
                 force_gsm7=bool(row["force_gsm7"]),
                 attempts=row["attempts"],
+                resume_sim=row["sim"] if row["status"] == "sending" else None,
             )
+            self._pending.add(message, now)
         self._task = asyncio.create_task(self._run(), name="relayd-outbox")
         self.wake()
 
@@ -106,12 +112,12 @@ class Outbox:
 
     def enqueue(self, message: Pending) -> None:
         """A message was stored as queued: consider it on the next cycle."""
-        self._pending[message.id] = message
+        self._pending.add(message, time.time())
         self.wake()
 
     def forget(self, message_id: int) -> bool:
         """Drop a queued message (cancelled); True when it was waiting here."""
-        return self._pending.pop(message_id, None) is not None
+        return self._pending.discard(message_id) is not None
 
     def wake(self) -> None:
         """Something changed (new work, a SIM came online, a lane freed up)."""
@@ -131,13 +137,13 @@ class Outbox:
         """Messages waiting for a SIM (or for their send_at)."""
         if org is None:
             return len(self._pending)
-        return sum(1 for p in self._pending.values() if p.org == org)
+        return sum(1 for p in self._pending.all() if p.org == org)
 
     def queue_depth(self, sim: SimBackend) -> int:
         """In-flight sends on this SIM plus messages asked for it by name."""
         waiting = sum(
             1
-            for p in self._pending.values()
+            for p in self._pending.all()
             if p.sim_request
             and p.org == sim.info.org
             and p.sim_request in (sim.info.id, sim.info.name, sim.info.number)
@@ -154,6 +160,9 @@ class Outbox:
             if self._accepting:
                 await self._cycle()
 
+    def _load(self, sim: SimBackend) -> int:
+        return self.lane(sim).load
+
     def _available(self, sim: SimBackend) -> bool:
         lane = self.lane(sim)
         return (
@@ -162,43 +171,43 @@ class Outbox:
 
     async def _cycle(self) -> None:
         now = time.time()
-        next_due: float | None = None
-        sims = self._sims()
-        # Orgs with a SIM that can take work now: the others' messages are only timed.
-        ready_orgs = {s.info.org for s in sims if self._available(s)}
-        for message in list(self._pending.values()):
-            if message.expires_at is not None and now >= message.expires_at:
-                self._pending.pop(message.id, None)
-                await self.store.messages.transition(
-                    message.id,
-                    "expired",
-                    error="ttl passed before a SIM could send it",
-                    only_from=("queued",),
-                )
-                continue
-            due = [t for t in (message.expires_at, message.send_at) if t is not None and t > now]
-            if due:
-                next_due = min(due) if next_due is None else min(next_due, *due)
-            if message.send_at is not None and message.send_at > now:
-                continue
-            if message.org not in ready_orgs:
-                continue
-            sim = self.router.choose(message, sims, self._available, lambda s: self.lane(s).load)
-            if sim is None:
-                continue
-            self._pending.pop(message.id, None)
-            lane = self.lane(sim)
-            lane.load += 1
-            lane.next_allowed = time.monotonic() + lane.min_interval
-            task = asyncio.create_task(self._send(message, sim, lane), name=f"send-{message.id}")
-            lane.tasks.add(task)
-            task.add_done_callback(lane.tasks.discard)
-            if not any(self._available(s) for s in sims if s.info.org == message.org):
-                ready_orgs.discard(message.org)
+        for message in self._pending.pop_expired(now):
+            await self.store.messages.transition(
+                message.id,
+                "expired",
+                error="ttl passed before a SIM could send it",
+                only_from=("queued",),
+            )
+        self._pending.release_due(now)
+        sims = sorted(self._sims(), key=lambda s: s.info.id)
+        by_id = {s.info.id: s for s in sims}
+        for message in self._pending.resumable():
+            # Left `sending` on a phone by a restart: only that SIM may have it (it dedupes
+            # by id); its backend waits for the phone, so "online" does not matter here.
+            owner = by_id.get(message.resume_sim or "")
+            if owner is not None:
+                self._pending.discard(message.id)
+                self._start_send(message, owner)
+        by_org: dict[str, list[SimBackend]] = {}
+        for backend in sims:
+            by_org.setdefault(backend.info.org, []).append(backend)
+        for org in self._pending.ready_orgs():
+            org_sims = by_org.get(org, [])
+            if not any(self._available(s) for s in org_sims):
+                continue  # nothing can move: its backlog is not walked
+            for message in self._pending.ready(org):
+                sim = self.router.choose(message, org_sims, self._available, self._load)
+                if sim is None:
+                    continue
+                self._pending.discard(message.id)
+                self._start_send(message, sim)
+                if not self._available(sim) and not any(self._available(s) for s in org_sims):
+                    break
         # Scheduled messages and rate-limited lanes free up with time, not with an event.
         mono = time.monotonic()
+        next_due = self._pending.next_due()
         delays = [next_due - now] if next_due is not None else []
-        if self._pending:
+        if len(self._pending):
             lanes = self._lanes.values()
             delays += [ln.next_allowed - mono for ln in lanes if ln.next_allowed > mono]
         if self._timer is not None:
@@ -207,21 +216,36 @@ class Outbox:
         if delays:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, min(delays)), self.wake)
 
+    def _start_send(self, message: Pending, sim: SimBackend) -> None:
+        lane = self.lane(sim)
+        lane.load += 1
+        lane.next_allowed = time.monotonic() + lane.min_interval
+        task = asyncio.create_task(self._send(message, sim, lane), name=f"send-{message.id}")
+        lane.tasks.add(task)
+        task.add_done_callback(lane.tasks.discard)
+
     async def _send(self, message: Pending, sim: SimBackend, lane: Lane) -> None:
         sim_id = sim.info.id
+        resumed = message.resume_sim is not None
         try:
             claimed = await self.store.messages.transition(
-                message.id, "sending", sim=sim_id, only_from=("queued",), count_attempt=True
+                message.id,
+                "sending",
+                sim=sim_id,
+                only_from=("sending",) if resumed else ("queued",),
+                count_attempt=not resumed,
             )
             if claimed is None:
                 return  # cancelled while waiting
-            message.attempts += 1
+            if not resumed:
+                message.attempts += 1
             sms = OutboundSms(
                 message_id=message.id,
                 to=message.peer,
                 text=message.text,
                 encoding="gsm7" if message.force_gsm7 else "auto",
                 delivery_report=message.delivery_report,
+                redelivery=resumed,
             )
             try:
                 receipt = await sim.send(sms)
@@ -251,6 +275,7 @@ class Outbox:
             self.wake()
 
     async def _on_failure(self, message: Pending, sim_id: str, exc: SendFailed) -> None:
+        message.resume_sim = None
         retry = (
             exc.not_sent
             and exc.transient
@@ -261,7 +286,8 @@ class Outbox:
         if retry:
             message.exclude.add(sim_id)
             others = [
-                s for s in self._sims()
+                s
+                for s in self._sims()
                 if s.info.org == message.org and s.info.online and s.info.id not in message.exclude
             ]
             if message.sim_request or not others:
@@ -274,7 +300,7 @@ class Outbox:
                 error=f"{exc.code}: {exc.message}; retrying",
                 only_from=("sending",),
             )
-            self._pending[message.id] = message
+            self._pending.add(message, time.time())
             _LOGGER.info("Message %d failed on %s (%s): queued again", message.id, sim_id, exc.code)
             return
         error = exc.code if exc.code == "interrupted" else f"{exc.code}: {exc.message}"

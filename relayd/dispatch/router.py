@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from relayd.bridges.base import SimBackend
@@ -28,6 +28,7 @@ class Pending:
     force_gsm7: bool = False
     attempts: int = 0
     exclude: set[str] = field(default_factory=set)
+    resume_sim: str | None = None  # still `sending` on this SIM from before a restart
 
 
 def sim_matches(backend: SimBackend, wanted: str) -> bool:
@@ -58,39 +59,49 @@ class Router:
     def choose(
         self,
         message: Pending,
-        sims: Iterable[SimBackend],
+        org_sims: Sequence[SimBackend],
         available: Callable[[SimBackend], bool],
         load: Callable[[SimBackend], int],
     ) -> SimBackend | None:
-        """The SIM to send `message` on now, or None to keep it queued."""
-        same_org = [s for s in sims if s.info.org == message.org]
-        candidates = [s for s in same_org if s.info.id not in message.exclude]
-        if not candidates:
-            candidates = same_org  # every SIM failed it once: any may try again
+        """The SIM to send `message` on now, or None to keep it queued.
+
+        `org_sims` are the SIMs of the message's org in a stable order (by id); the cost
+        is O(1) per message for round robin with a free SIM, O(SIMs) otherwise.
+        """
+        exclude: Collection[str] = message.exclude
+        if exclude and all(s.info.id in exclude for s in org_sims):
+            exclude = ()  # every SIM failed it once: any may try again
+
+        def usable(sim: SimBackend) -> bool:
+            return sim.info.id not in exclude and available(sim)
+
         if message.sim_request:
             # An explicit SIM is a promise to the caller: wait for it rather than use another.
-            chosen = [s for s in candidates if sim_matches(s, message.sim_request)]
-            return next((s for s in chosen if available(s)), None)
-        ready = [s for s in candidates if available(s)]
+            wanted = message.sim_request
+            return next((s for s in org_sims if sim_matches(s, wanted) and available(s)), None)
         for rule in self.config.rule:
             if message.peer.startswith(rule.prefix):
-                ruled = [s for s in candidates if sim_matches(s, rule.sim)]
-                hit = next((s for s in ruled if available(s)), None)
+                hit = next((s for s in org_sims if sim_matches(s, rule.sim) and usable(s)), None)
                 if hit is not None or not self.config.failover:
                     return hit
                 break
         if self.config.sticky_replies:
             sticky = self._sticky.get((message.org, message.peer))
             if sticky is not None:
-                hit = next((s for s in ready if s.info.id == sticky), None)
-                if hit is not None:
+                hit = next((s for s in org_sims if s.info.id == sticky), None)
+                if hit is not None and usable(hit):
                     return hit
+        if self.config.policy == "round_robin":
+            count = len(org_sims)
+            start = next(self._rotation.setdefault(message.org, itertools.count())) % max(1, count)
+            for step in range(count):
+                sim = org_sims[(start + step) % count]
+                if usable(sim):
+                    return sim
+            return None
+        ready = [s for s in org_sims if usable(s)]
         if not ready:
             return None
         if self.config.policy == "priority":
             return max(ready, key=lambda s: (self._priority_of(s), -load(s)))
-        if self.config.policy == "least_busy":
-            return min(ready, key=lambda s: (load(s), s.info.id))
-        counter = self._rotation.setdefault(message.org, itertools.count())
-        ordered = sorted(ready, key=lambda s: s.info.id)
-        return ordered[next(counter) % len(ordered)]
+        return min(ready, key=lambda s: (load(s), s.info.id))

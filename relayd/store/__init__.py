@@ -5,6 +5,7 @@ from __future__ import annotations
 from relayd.store.db import Database
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
+from relayd.store.phones import PhoneStore
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 
 __all__ = [
@@ -24,6 +25,7 @@ class Store:
         self.messages = MessageStore(self.db)
         self.keys = KeyStore(self.db)
         self.inbound = InboundStore(self.db)
+        self.phones = PhoneStore(self.db)
 
     async def open(self) -> None:
         """Open the file, migrate, and make sure the `default` org exists."""

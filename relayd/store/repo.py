@@ -6,11 +6,12 @@ import datetime as dt
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from relayd.store.db import Database, Tx
+from relayd.store.webhooks import queue_deliveries
 
 TERMINAL = frozenset({"delivered", "failed", "expired", "cancelled", "received"})
 OUTBOUND_STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "cancelled")
@@ -47,6 +48,8 @@ _MESSAGE_FIELDS = (
     "received_at",
     "partial",
 )
+# A status report may beat the end of its own multipart send; keep it this long for pairing.
+EARLY_REPORT_WINDOW = 600.0
 _TIME_FIELDS = ("created_at", "send_at", "expires_at", "sent_at", "delivered_at", "received_at")
 
 
@@ -109,6 +112,7 @@ def emit(tx: Tx, org: str, type_: str, data: dict[str, Any], at: float | None = 
         (org, type_, at, json.dumps(data, separators=(",", ":"))),
     )
     event_id = int(cursor.lastrowid or 0)
+    queue_deliveries(tx, event_id, org, type_, at)  # same transaction: at-least-once webhooks
     tx.events.append({"id": event_id, "org": org, "type": type_, "at": at, "data": data})
     return event_id
 
@@ -131,17 +135,28 @@ class MessageStore:
     ) -> list[Created]:
         """Store messages as `queued` (one per recipient) or replay an idempotent request."""
 
+        def replay(tx: Tx) -> list[Created] | None:
+            rows = tx.execute(
+                "SELECT * FROM messages WHERE org = ? AND idempotency_key = ? ORDER BY batch_index",
+                (org, idempotency_key),
+            ).fetchall()
+            if not rows:
+                return None
+            if rows[0]["request_hash"] != request_hash:
+                raise IdempotencyConflict(str(idempotency_key))
+            return [Created(message_json(r), False, r["request_hash"]) for r in rows]
+
         def op(tx: Tx) -> list[Created]:
-            if idempotency_key is not None:
-                rows = tx.execute(
-                    "SELECT * FROM messages WHERE org = ? AND idempotency_key = ? "
-                    "ORDER BY batch_index",
-                    (org, idempotency_key),
-                ).fetchall()
-                if rows:
-                    if rows[0]["request_hash"] != request_hash:
-                        raise IdempotencyConflict(idempotency_key)
-                    return [Created(message_json(r), False, r["request_hash"]) for r in rows]
+            try:
+                return insert(tx)
+            except sqlite3.IntegrityError:
+                # The unique index on the key found an earlier request: replay it. (Cheaper
+                # than a lookup before every insert; SQLite undoes only the failed statement.)
+                if idempotency_key is None or (replayed := replay(tx)) is None:
+                    raise
+                return replayed
+
+        def insert(tx: Tx) -> list[Created]:
             now = time.time()
             out = []
             for index, item in enumerate(items):
@@ -225,6 +240,28 @@ class MessageStore:
                 [(message_id, seq, sim, ref, now) for seq, ref in enumerate(references, 1)],
             )
             transition_in(tx, message_id, "sent", sim=sim, only_from=("sending",))
+            if not references:
+                return
+            # Reports for early parts can come back while later parts are still going out.
+            marks = ", ".join("?" * len(references))
+            early = tx.execute(
+                "SELECT u.id, u.reference, u.recipient, u.delivered, u.detail FROM "  # noqa: S608
+                "unmatched_reports u JOIN messages m ON m.id = ? AND m.peer = u.recipient "
+                f"WHERE u.sim = ? AND u.at > ? AND u.reference IN ({marks}) ORDER BY u.id",
+                (message_id, sim, now - EARLY_REPORT_WINDOW, *references),
+            ).fetchall()
+            for report in early:
+                tx.execute("DELETE FROM unmatched_reports WHERE id = ?", (report["id"],))
+                _apply_report_in(
+                    tx,
+                    sim,
+                    report["reference"],
+                    report["recipient"],
+                    delivered=bool(report["delivered"]),
+                    detail=report["detail"],
+                    window=EARLY_REPORT_WINDOW,
+                    keep_unmatched=False,
+                )
 
         await self.db.write(op)
 
@@ -241,43 +278,28 @@ class MessageStore:
         """Pair a status report with the newest part sent on `sim` with that reference."""
 
         def op(tx: Tx) -> dict[str, Any] | None:
-            now = time.time()
-            part = tx.execute(
-                "SELECT p.message_id, p.seq FROM message_parts p JOIN messages m "
-                "ON m.id = p.message_id WHERE p.sim = ? AND p.reference = ? AND m.peer = ? "
-                "AND p.sent_at > ? AND p.status = 'sent' ORDER BY p.sent_at DESC LIMIT 1",
-                (sim, reference, recipient, now - window),
-            ).fetchone()
-            if part is None:
-                return None
-            tx.execute(
-                "UPDATE message_parts SET status = ?, reported_at = ?, detail = ? "
-                "WHERE message_id = ? AND seq = ?",
-                ("delivered" if delivered else "failed", now, detail, *part),
+            return _apply_report_in(
+                tx,
+                sim,
+                reference,
+                recipient,
+                delivered=delivered,
+                detail=detail,
+                window=window,
+                keep_unmatched=True,
             )
-            message_id = part["message_id"]
-            if not delivered:
-                return transition_in(
-                    tx, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
-                )
-            remaining = tx.execute(
-                "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'delivered'",
-                (message_id,),
-            ).fetchone()[0]
-            if remaining:
-                return None
-            return transition_in(tx, message_id, "delivered", only_from=("sent",))
 
         return await self.db.write(op)
 
-    async def interrupt_in_flight(self) -> list[int]:
-        """At start: sends that were handed to a SIM and never confirmed become `failed`."""
+    async def interrupt_in_flight(self, keep: Callable[[str], bool] | None = None) -> list[int]:
+        """At start: sends that were handed to a SIM and never confirmed become `failed`.
+
+        Sends on a SIM that `keep` accepts stay `sending`: that SIM gets them again (phones).
+        """
 
         def op(tx: Tx) -> list[int]:
-            ids = [
-                int(r[0])
-                for r in tx.execute("SELECT id FROM messages WHERE status = 'sending'").fetchall()
-            ]
+            rows = tx.execute("SELECT id, sim FROM messages WHERE status = 'sending'").fetchall()
+            ids = [int(r[0]) for r in rows if keep is None or not (r[1] and keep(r[1]))]
             for message_id in ids:
                 transition_in(tx, message_id, "failed", error="interrupted")
             return ids
@@ -285,10 +307,11 @@ class MessageStore:
         return await self.db.write(op)
 
     async def pending_outbound(self) -> list[sqlite3.Row]:
-        """Queued messages, oldest first, for the outbox worker to load at start."""
+        """Queued messages (and sends kept by `interrupt_in_flight`), oldest first, at start."""
         return await self.db.fetchall(
             "SELECT id, org, peer, text, sim_request, send_at, expires_at, delivery_report, "
-            "force_gsm7, attempts, channel FROM messages WHERE status = 'queued' ORDER BY id"
+            "force_gsm7, attempts, channel, status, sim FROM messages "
+            "WHERE status IN ('queued', 'sending') ORDER BY id"
         )
 
     # --- reads ----------------------------------------------------------------------
@@ -402,6 +425,52 @@ class MessageStore:
             "SELECT org, direction, status, COUNT(*) AS n FROM messages "
             "GROUP BY org, direction, status"
         )
+
+
+def _apply_report_in(
+    tx: Tx,
+    sim: str,
+    reference: int,
+    recipient: str,
+    *,
+    delivered: bool,
+    detail: str,
+    window: float,
+    keep_unmatched: bool,
+) -> dict[str, Any] | None:
+    now = time.time()
+    part = tx.execute(
+        "SELECT p.message_id, p.seq FROM message_parts p JOIN messages m "
+        "ON m.id = p.message_id WHERE p.sim = ? AND p.reference = ? AND m.peer = ? "
+        "AND p.sent_at > ? AND p.status = 'sent' ORDER BY p.sent_at DESC LIMIT 1",
+        (sim, reference, recipient, now - window),
+    ).fetchone()
+    if part is None:
+        if keep_unmatched:
+            tx.execute("DELETE FROM unmatched_reports WHERE at < ?", (now - EARLY_REPORT_WINDOW,))
+            tx.execute(
+                "INSERT INTO unmatched_reports (sim, reference, recipient, delivered, detail, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (sim, reference, recipient, int(delivered), detail, now),
+            )
+        return None
+    tx.execute(
+        "UPDATE message_parts SET status = ?, reported_at = ?, detail = ? "
+        "WHERE message_id = ? AND seq = ?",
+        ("delivered" if delivered else "failed", now, detail, *part),
+    )
+    message_id = part["message_id"]
+    if not delivered:
+        return transition_in(
+            tx, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
+        )
+    remaining = tx.execute(
+        "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'delivered'",
+        (message_id,),
+    ).fetchone()[0]
+    if remaining:
+        return None
+    return transition_in(tx, message_id, "delivered", only_from=("sent",))
 
 
 def transition_in(

@@ -103,4 +103,129 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (org, sim, sender, reference, total, seq)
     );
     """,
+    # 2: phones (SPEC §7): paired devices with their tokens, and the SIM slots each reported
+    """
+    CREATE TABLE phone_devices (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        name TEXT NOT NULL,
+        token_hash TEXT UNIQUE,
+        token_prefix TEXT,
+        created_at REAL NOT NULL,
+        last_seen_at REAL,
+        revoked_at REAL
+    );
+    CREATE INDEX phone_devices_org ON phone_devices(org);
+    CREATE TABLE phone_sims (
+        device TEXT NOT NULL REFERENCES phone_devices(id) ON DELETE CASCADE,
+        slot INTEGER NOT NULL,
+        number TEXT,
+        carrier TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (device, slot)
+    );
+    """,
+    # 3: status reports that arrived before their send was recorded (fast networks, multipart)
+    """
+    CREATE TABLE unmatched_reports (
+        id INTEGER PRIMARY KEY,
+        sim TEXT NOT NULL,
+        reference INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        delivered INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX unmatched_reports_ref ON unmatched_reports(sim, reference);
+    """,
+    # 4: outbound webhooks (SPEC §9): endpoints, the durable delivery queue, the attempt log
+    """
+    CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        url TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'standard',
+        events TEXT NOT NULL DEFAULT '[]',
+        secret TEXT NOT NULL,
+        headers TEXT NOT NULL DEFAULT '{}',
+        source TEXT NOT NULL DEFAULT 'api',
+        config_key TEXT UNIQUE,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL
+    );
+    CREATE INDEX webhooks_org ON webhooks(org, enabled);
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_id INTEGER,
+        msg_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        created_at REAL NOT NULL,
+        last_attempt_at REAL,
+        last_status_code INTEGER,
+        last_error TEXT,
+        delivered_at REAL
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at)
+        WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, id);
+    CREATE TABLE webhook_attempts (
+        id INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL,
+        response TEXT
+    );
+    CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
+    """,
+    # 5: phones of the "SMS Gateway for Android" app (private server): accounts, devices, the
+    # id each send had on the phone, and webhooks the app's 3rd-party API registered
+    """
+    CREATE TABLE asg_accounts (
+        login TEXT PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        password_hash TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX asg_accounts_org ON asg_accounts(org);
+    CREATE TABLE asg_devices (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        login TEXT NOT NULL REFERENCES asg_accounts(login),
+        name TEXT NOT NULL,
+        token_hash TEXT UNIQUE,
+        signing_key TEXT NOT NULL,
+        push_token TEXT,
+        sim_cards TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        last_seen_at REAL,
+        revoked_at REAL
+    );
+    CREATE INDEX asg_devices_org ON asg_devices(org);
+    CREATE TABLE asg_sends (
+        ext_id TEXT PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        device TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX asg_sends_message ON asg_sends(message_id, created_at);
+    CREATE TABLE asg_webhooks (
+        org TEXT NOT NULL REFERENCES orgs(id),
+        id TEXT NOT NULL,
+        device TEXT,
+        url TEXT NOT NULL,
+        event TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (org, id)
+    );
+    """,
 ]

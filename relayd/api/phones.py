@@ -1,0 +1,156 @@
+"""Admin routes for phones: pair a device (token + ws URL), set an org's secret, list, unpair."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from relayd.api.context import key_of, relay_of
+from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.models import Ok
+from relayd.api.org_auth import SECRET_MAX, SECRET_MIN
+from relayd.api.phone_ws import PHONE_HUB
+from relayd.exceptions import ApiError
+
+TAGS = ("phones",)
+
+
+class PhoneCreate(BaseModel):
+    """POST /api/v1/phones: `name` pairs a device (a token); `secret` sets the org's secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")
+    org: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    secret: str | None = Field(None, min_length=SECRET_MIN, max_length=SECRET_MAX)
+
+
+class PhoneSimView(BaseModel):
+    """One SIM slot of a phone."""
+
+    id: str
+    slot: int
+    number: str | None
+    carrier: str | None
+    online: bool
+
+
+class PhoneView(BaseModel):
+    """A phone of the org."""
+
+    id: str
+    name: str
+    org: str
+    online: bool
+    paired: bool
+    token_prefix: str | None
+    connected_since: str | None
+    last_seen_at: str | None
+    awaiting_result: int
+    sims: list[PhoneSimView]
+
+
+class PhoneList(BaseModel):
+    """Phones of the admin's org."""
+
+    phones: list[PhoneView]
+
+
+class PhoneCreated(BaseModel):
+    """`token` and `ws_url` (shown once) when a device was paired."""
+
+    ok: bool = True
+    org: str
+    secret_set: bool
+    phone: PhoneView | None = None
+    token: str | None = None
+    ws_url: str
+
+
+def register(api: Api) -> None:
+    """Add the admin phone routes."""
+    api.route(
+        "GET",
+        "/api/v1/phones",
+        summary="Phones of the org, with their SIM slots",
+        tags=TAGS,
+        scope="admin",
+        response=PhoneList,
+    )(list_phones)
+    api.route(
+        "POST",
+        "/api/v1/phones",
+        summary="Pair a phone (device token + ws URL) and/or set the org's phone secret",
+        tags=TAGS,
+        scope="admin",
+        body=PhoneCreate,
+        response=PhoneCreated,
+        status=201,
+    )(create_phone)
+    api.route(
+        "DELETE",
+        "/api/v1/phones/{id}",
+        summary="Unpair a phone: its token stops working and its socket is closed",
+        tags=TAGS,
+        scope="admin",
+        response=Ok,
+        extra_responses={404: "No such phone"},
+    )(delete_phone)
+
+
+def ws_base(request: web.Request) -> str:
+    """ws:// or wss:// URL of this relay as the caller reached it."""
+    scheme = "wss" if request.scheme == "https" else "ws"
+    return f"{scheme}://{request.host}"
+
+
+async def list_phones(request: web.Request) -> web.Response:
+    """GET /api/v1/phones."""
+    return json_response({"phones": request.app[PHONE_HUB].describe(key_of(request).org)})
+
+
+async def create_phone(request: web.Request) -> web.Response:
+    """POST /api/v1/phones: admins of `default` may act on other orgs (creating them)."""
+    relay = relay_of(request)
+    admin = key_of(request)
+    body = validate(PhoneCreate, await read_json(request))
+    if body.name is None and body.secret is None:
+        raise ApiError(
+            422, "invalid_field", "name: give a name (to pair a phone) or a secret", "name"
+        )
+    org = body.org or admin.org
+    if org != admin.org and admin.org != "default":
+        raise ApiError(
+            403, "forbidden", "only admins of the 'default' org manage other orgs' phones", "org"
+        )
+    await relay.store.keys.ensure_org(org, body.secret)
+    answer: dict[str, Any] = {"ok": True, "org": org, "secret_set": body.secret is not None}
+    query = {"org_id": org}
+    if body.name is not None:
+        device_id = "t" + secrets.token_hex(6)
+        row, token = await relay.store.phones.pair(org, body.name, device_id)
+        hub = request.app[PHONE_HUB]
+        hub.remember_paired(row)
+        answer["phone"] = next(p for p in hub.describe(org) if p["id"] == device_id)
+        answer["token"] = token
+        query["token"] = token
+    answer["ws_url"] = f"{ws_base(request)}/websocket?{urlencode(query)}"
+    return json_response(answer, 201)
+
+
+async def delete_phone(request: web.Request) -> web.Response:
+    """DELETE /api/v1/phones/{id}."""
+    relay = relay_of(request)
+    org = key_of(request).org
+    device_id = request.match_info["id"]
+    hub = request.app[PHONE_HUB]
+    known = hub.devices.get(device_id)
+    revoked = await relay.store.phones.revoke(device_id, org)
+    if not revoked and (known is None or known.org != org):
+        raise ApiError(404, "not_found", "no such phone")
+    await hub.unpair(device_id)
+    return json_response({"ok": True})

@@ -1,0 +1,268 @@
+"""The HTTP shapes of seed 004 (phone SMS gateway): POST /webhook, POST /send/{org}, GET /messages.
+
+Credentials come from the body, path, query or `X-Secret-Key` (see `org_auth`); they are
+checked before the body is validated, so a request without them is always a 401.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from relayd.api.context import relay_of
+from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.org_auth import OrgAccess, authenticate_org
+from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
+from relayd.dispatch.router import sim_matches
+from relayd.exceptions import ApiError
+from relayd.sending import SendOrder
+
+TAGS = ("seed 004",)
+MAX_BATCH = 1000
+
+
+class WebhookBody(BaseModel):
+    """POST /webhook: received SMS pushed by a phone over HTTP."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    org_id: str | None = None
+    secret_key: str | None = None
+    messages: list[PhoneInbound] = Field(max_length=MAX_BATCH)
+
+
+class WebhookResult(BaseModel):
+    """`stored`: messages now durable; `duplicates`: of those, already stored before."""
+
+    ok: bool = True
+    org_id: str
+    stored: int
+    duplicates: int
+
+
+class SeedSendItem(BaseModel):
+    """One message of POST /send/{org}."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    to: str = Field(min_length=1, max_length=40)
+    body: str
+    sim: str | int | None = Field(None, description="SIM number or slot index; omitted: routing")
+
+
+class SeedSendBody(BaseModel):
+    """POST /send/{org}: `to` + `body`, or a `messages` list of them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    secret_key: str | None = None
+    sim: str | int | None = None
+    to: str | None = Field(None, max_length=40)
+    body: str | None = None
+    messages: list[SeedSendItem] | None = Field(None, max_length=100)
+
+
+class SeedSendOne(BaseModel):
+    """One accepted message."""
+
+    id: int
+    to: str
+    status: str
+
+
+class SeedSendResult(BaseModel):
+    """The seed's answer: `queued` counts accepted messages; each has its id and status."""
+
+    ok: bool = True
+    device_online: bool
+    queued: int
+    results: list[SeedSendOne]
+
+
+class SeedMessagesQuery(BaseModel):
+    """Filters of GET /messages/{org}."""
+
+    limit: int = Field(100, ge=1, le=1000)
+    since_id: int = Field(0, ge=0)
+    direction: str | None = Field(None, pattern="^(in|out)$")
+    sim: str | None = Field(None, description="SIM number or slot index")
+
+
+def register(api: Api) -> None:
+    """Add the seed-004 HTTP routes."""
+    api.route(
+        "POST",
+        "/webhook",
+        summary="Phone pushes received SMS (seed 004); dedupes on phone id or content",
+        tags=TAGS,
+        auth="secret",
+        body=WebhookBody,
+        response=WebhookResult,
+    )(webhook)
+    api.route(
+        "POST",
+        "/send/{org}",
+        summary="Send through the org's SIMs (seed 004): to + body, or messages list",
+        tags=TAGS,
+        auth="secret",
+        body=SeedSendBody,
+        response=SeedSendResult,
+        extra_responses={404: "No such org for this key"},
+    )(send)
+    for path, handler in (
+        ("/messages/{org}/{key}", messages_by_path),
+        ("/messages/{org}", messages),
+    ):
+        api.route(
+            "GET",
+            path,
+            summary="Messages of the org (seed 004); secret in the path or X-Secret-Key",
+            tags=TAGS,
+            auth="secret",
+            query=SeedMessagesQuery,
+            extra_responses={404: "No such org for this key"},
+        )(handler)
+
+
+async def _lenient_body(request: web.Request) -> dict[str, Any]:
+    """The JSON object of the body, or {} (credentials are looked for before validation)."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """POST /webhook."""
+    relay = relay_of(request)
+    data = await _lenient_body(request)
+    access = await authenticate_org(
+        request,
+        org=_text(data.get("org_id")) or request.query.get("org_id"),
+        secret=_text(data.get("secret_key"))
+        or request.headers.get("X-Secret-Key")
+        or request.query.get("secret_key"),
+        token=_text(data.get("token")) or request.query.get("token"),
+        allow_create=True,
+    )
+    body = validate(WebhookBody, await read_json(request))
+    device = access.device.id if access.device is not None else "webhook"
+    stored = duplicates = 0
+    for message in body.messages:
+        sms = inbound_sms(device, message, relay.config.sms.default_region)
+        sim = sim_id(device, message.sim_slot) if access.device is not None else "webhook"
+        new = await relay.store.inbound.store(
+            access.org,
+            sim,
+            sms.sender,
+            sms.text,
+            encoding=sms.encoding,
+            received_at=sms.received_at.timestamp() if sms.received_at else None,
+            external_id=sms.external_id,
+        )
+        stored += 1
+        if new is None:
+            duplicates += 1
+        elif access.device is not None:
+            relay.router.remember_sender(access.org, sms.sender, sim)
+    result = WebhookResult(org_id=access.org, stored=stored, duplicates=duplicates)
+    return json_response(result.model_dump())
+
+
+async def send(request: web.Request) -> web.Response:
+    """POST /send/{org}: every message is checked before any is stored."""
+    relay = relay_of(request)
+    org = request.match_info["org"]
+    data = await _lenient_body(request)
+    access = await authenticate_org(
+        request,
+        org=org,
+        secret=_text(data.get("secret_key")) or request.headers.get("X-Secret-Key"),
+        scope="send",
+    )
+    body = validate(SeedSendBody, await read_json(request))
+    if body.messages:
+        items = body.messages
+    elif body.to is not None and body.body is not None:
+        items = [SeedSendItem(to=body.to, body=body.body, sim=body.sim)]
+    else:
+        field = "to" if body.to is None else "body"
+        raise ApiError(422, "invalid_field", f"{field}: give to and body, or messages", field)
+    orders = [
+        SendOrder(
+            to=[item.to],
+            text=item.body,
+            sim=None if item.sim is None else str(item.sim),
+            source="seed-004",
+            field_text="body",
+        )
+        for item in items
+    ]
+    service = relay.sending
+    for order in orders:  # refuse the whole request before storing any of it
+        service.recipients(access.key, order)
+        service.plan(order.text, order.encoding, order.field_text)
+        service.check_sim(access.org, order.sim)
+    relay.auth.take(access.key, len(orders))
+    results = []
+    for order in orders:
+        accepted = await service.accept(access.key, order)
+        message = accepted.results[0].message
+        results.append(SeedSendOne(id=message["id"], to=message["peer"], status=message["status"]))
+    online = any(s.info.online for s in relay.sims.for_org(access.org))
+    answer = SeedSendResult(device_online=online, queued=len(results), results=results)
+    return json_response(answer.model_dump())
+
+
+async def messages_by_path(request: web.Request) -> web.Response:
+    """GET /messages/{org}/{key}: the seed's form with the secret in the path."""
+    return await messages(request)
+
+
+async def messages(request: web.Request) -> web.Response:
+    """GET /messages/{org} (X-Secret-Key), and the path form above."""
+    relay = relay_of(request)
+    access: OrgAccess = await authenticate_org(
+        request,
+        org=request.match_info["org"],
+        secret=request.match_info.get("key") or request.headers.get("X-Secret-Key"),
+        scope="read",
+    )
+    query = query_model(SeedMessagesQuery, request)
+    sim = None
+    if query.sim is not None:
+        found = [s for s in relay.sims.for_org(access.org) if sim_matches(s, query.sim)]
+        sim = found[0].info.id if found else query.sim
+    rows = await relay.store.messages.list_messages(
+        access.org,
+        since_id=query.since_id,
+        limit=query.limit,
+        direction=query.direction,
+        sim=sim,
+    )
+    numbers = {s.info.id: s.info.number for s in relay.sims.for_org(access.org)}
+    out = [
+        {
+            "id": m["id"],
+            "direction": m["direction"],
+            "address": m["peer"],
+            "body": m["text"],
+            "status": m["status"],
+            "sim": numbers.get(m["sim"]) or m["sim"],
+            "error": m["error"],
+            "created_at": m["created_at"],
+            "sent_at": m["sent_at"],
+            "received_at": m["received_at"],
+        }
+        for m in rows
+    ]
+    return json_response({"org_id": access.org, "count": len(out), "messages": out})

@@ -1,0 +1,428 @@
+"""Phones as SIMs (SPEC §7): one PhoneSession per socket, one PhoneSimBackend per SIM slot.
+
+A `PhoneDevice` outlives its sockets: it holds the slots (registered with the relay as
+backends, offline while the phone is away) and every `send_sms` still waiting for a
+`send_result`. When the phone comes back, those are pushed again with the same id; phones
+dedupe by id, so nothing goes out twice. The hub (`phone_hub.py`) finds devices by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modem.codec import is_gsm7
+from relayd.bridges.base import (
+    BackendEvents,
+    InboundSms,
+    OutboundSms,
+    SendFailed,
+    SendReceipt,
+    SimInfo,
+)
+from relayd.numbers import InvalidNumber, normalize_number
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 64  # send_sms a phone may hold unanswered per slot; the phone queues them
+MAX_SLOTS = 16
+
+
+class PhoneLink(Protocol):
+    """What a session needs of its socket (aiohttp's WebSocketResponse is one)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def send_str(self, data: str, compress: int | None = None) -> None: ...
+
+    async def close(
+        self, *, code: int = 1000, message: bytes = b"", drain: bool = True
+    ) -> bool: ...
+
+
+# --- frames from the phone -------------------------------------------------------------
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+_F = TypeVar("_F", bound=_Frame)
+
+
+class SlotFrame(_Frame):
+    """One entry of a `sims` frame."""
+
+    slot: int = Field(0, ge=0, lt=MAX_SLOTS)
+    number: str | None = Field(None, max_length=40)
+    carrier: str | None = Field(None, max_length=100)
+
+
+class SimsFrame(_Frame):
+    """`{"type":"sims","sims":[...]}`."""
+
+    sims: list[SlotFrame] = Field(max_length=MAX_SLOTS)
+
+
+class PhoneInbound(_Frame):
+    """A received SMS as phones report it (WebSocket `inbound` and POST /webhook)."""
+
+    address: str = Field(min_length=1, max_length=64)
+    body: str = Field(max_length=10_000)
+    date: float | None = Field(None, description="Network time, milliseconds since the epoch")
+    sim_slot: int = Field(0, ge=0, lt=MAX_SLOTS)
+    id: str | int | None = Field(None, description="The phone's own id of this SMS (dedupe)")
+
+
+class InboundFrame(_Frame):
+    """`{"type":"inbound","message":{...}}`."""
+
+    message: PhoneInbound
+
+
+class SendResultFrame(_Frame):
+    """`{"type":"send_result","id":5,"success":true}` (`error` when false)."""
+
+    id: int
+    success: bool
+    error: str | None = Field(None, max_length=500)
+
+
+class DeliveryFrame(_Frame):
+    """Extension: `{"type":"delivery","id":5,"delivered":true}`."""
+
+    id: int
+    delivered: bool
+    error: str | None = Field(None, max_length=500)
+
+
+class FrameError(Exception):
+    """A frame the session answers with an error frame (the socket stays up)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_frame(text: str) -> tuple[str, dict[str, Any]]:
+    """(type, object) of a text frame, or FrameError."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FrameError("invalid_json", f"the frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise FrameError("invalid_message", "a frame must be a JSON object with a 'type'")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise FrameError("invalid_message", "the frame has no 'type'")
+    return kind, data
+
+
+def validate_frame(model: type[_F], kind: str, data: dict[str, Any]) -> _F:
+    """`data` as `model`, or a FrameError naming the first bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "frame"
+        what = "is required" if first["type"] == "missing" else first["msg"]
+        raise FrameError("invalid_message", f"{kind}: {where} {what}") from None
+
+
+# --- identities ------------------------------------------------------------------------
+
+
+def sim_id(device_id: str, slot: int) -> str:
+    """The relay-wide id of a phone slot."""
+    return f"phone:{device_id}:{slot}"
+
+
+def derived_device_id(org: str, basis: str) -> str:
+    """A stable device id for a phone that did not pair: from its org and what it told us."""
+    return "s" + hashlib.sha256(f"{org}\0{basis}".encode()).hexdigest()[:12]
+
+
+def inbound_sms(device_id: str, message: PhoneInbound, region: str) -> InboundSms:
+    """A phone's report of a received SMS, with the dedupe key of (device, phone id or content)."""
+    try:
+        sender = normalize_number(message.address, region, allow_short_codes=True)
+    except InvalidNumber:
+        sender = message.address.strip()  # alphanumeric senders ("BANK") stay as they are
+    if message.id is not None and str(message.id).strip():
+        key = f"id:{str(message.id).strip()[:100]}"
+    else:
+        digest = hashlib.sha256(
+            f"{message.address}\0{message.date}\0{message.body}".encode("utf-8", "surrogatepass")
+        ).hexdigest()[:24]
+        key = f"h:{digest}"
+    received = (
+        dt.datetime.fromtimestamp(message.date / 1000, dt.UTC)
+        if message.date is not None and 0 < message.date < 1e14
+        else None
+    )
+    return InboundSms(
+        sender=sender,
+        text=message.body,
+        received_at=received,
+        external_id=f"phone:{device_id}:{key}",
+        encoding="gsm7" if is_gsm7(message.body) else "ucs2",
+    )
+
+
+# --- sends waiting for a result --------------------------------------------------------
+
+
+@dataclass
+class Outstanding:
+    """One send_sms handed to a device and not answered yet."""
+
+    sms: OutboundSms
+    slot: int
+    future: asyncio.Future[SendReceipt]
+    pushes: int = 0
+    pushed_on: PhoneSession | None = None  # each socket gets a send once
+
+
+class PhoneSimBackend:
+    """One SIM slot of a phone, as the router sees it."""
+
+    max_in_flight = MAX_IN_FLIGHT
+
+    def __init__(self, device: PhoneDevice, slot: int) -> None:
+        self.device = device
+        self.slot = slot
+        self.events: BackendEvents | None = None
+        self._info = SimInfo(
+            id=sim_id(device.id, slot),
+            kind="phone",
+            name=f"{device.name}:{slot}",
+            org=device.org,
+            slot=slot,
+            state="offline",
+            extra={"device": device.id},
+        )
+
+    @property
+    def info(self) -> SimInfo:
+        """Live fields of this slot."""
+        return self._info
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """Phones send SMS and may report delivery."""
+        return frozenset({"sms", "delivery_reports"})
+
+    async def start(self, events: BackendEvents) -> None:
+        """Remember the relay's sink."""
+        self.events = events
+
+    async def stop(self) -> None:
+        """Nothing to release: the device owns the socket."""
+
+    async def send(self, sms: OutboundSms) -> SendReceipt:
+        """Push `send_sms` on this slot and wait for the phone's `send_result`."""
+        return await self.device.submit(self.slot, sms)
+
+    def update(
+        self, *, online: bool, number: str | None = None, carrier: str | None = None
+    ) -> bool:
+        """Set the slot's fields; True when something changed."""
+        info = self._info
+        before = (info.online, info.number, info.operator)
+        info.online = online
+        info.registered = online
+        info.state = "ready" if online else "offline"
+        if number is not None:
+            info.number = number or None
+        if carrier is not None:
+            info.operator = carrier or None
+        return before != (info.online, info.number, info.operator)
+
+    def changed(self) -> None:
+        """Tell the relay (events, outbox wake-up)."""
+        if self.events is not None:
+            self.events.on_sim_changed(self._info.id)
+
+
+class PhoneDevice:
+    """One phone across its connections: slots, current session, unanswered sends."""
+
+    def __init__(
+        self,
+        org: str,
+        device_id: str,
+        name: str,
+        *,
+        persistent: bool,
+        result_timeout: float,
+        on_idle: Callable[[PhoneDevice], Awaitable[None]] | None = None,
+    ) -> None:
+        self.org = org
+        self.id = device_id
+        self.name = name
+        self.persistent = persistent  # paired or identified: it can come back under this id
+        self.result_timeout = result_timeout
+        self.slots: dict[int, PhoneSimBackend] = {}
+        self.session: PhoneSession | None = None
+        self.outstanding: dict[int, Outstanding] = {}
+        self.connected_since: float | None = None
+        self._on_idle = on_idle
+
+    @property
+    def online(self) -> bool:
+        """A socket is attached now."""
+        return self.session is not None
+
+    async def submit(self, slot: int, sms: OutboundSms) -> SendReceipt:
+        """Hand a send to the phone; wait (across reconnects) for its result."""
+        session = self.session
+        if session is None and not sms.redelivery:
+            raise SendFailed(
+                "phone_offline", "the phone went offline", transient=True, not_sent=True
+            )
+        loop = asyncio.get_running_loop()
+        entry = Outstanding(sms, slot, loop.create_future())
+        self.outstanding[sms.message_id] = entry
+        try:
+            if session is not None:
+                await session.push(entry)
+            # Not on any socket (a reconnect may have replayed it meanwhile): certainly unsent.
+            if entry.pushes == 0 and not sms.redelivery:
+                raise SendFailed(
+                    "phone_offline", "the phone went offline", transient=True, not_sent=True
+                )
+            try:
+                async with asyncio.timeout(self.result_timeout):
+                    return await entry.future
+            except TimeoutError:
+                raise SendFailed(
+                    "no_result",
+                    f"the phone sent no result within {self.result_timeout:g} s; "
+                    "it may or may not have sent the SMS",
+                    transient=False,
+                    not_sent=False,
+                ) from None
+        finally:
+            if self.outstanding.get(sms.message_id) is entry:
+                del self.outstanding[sms.message_id]
+            if self._on_idle is not None and not self.outstanding and self.session is None:
+                await self._on_idle(self)
+
+    def resolve(self, frame: SendResultFrame) -> bool:
+        """Apply a `send_result`; False when no send with that id waits here."""
+        entry = self.outstanding.get(frame.id)
+        if entry is None or entry.future.done():
+            return False
+        if frame.success:
+            # One "part" whose reference is the message id: delivery frames pair with it.
+            entry.future.set_result(SendReceipt(references=[frame.id]))
+        else:
+            entry.future.set_exception(
+                SendFailed(
+                    "phone_error",
+                    frame.error or "the phone could not send the SMS",
+                    transient=True,
+                    not_sent=True,
+                )
+            )
+        return True
+
+    def park(self) -> None:
+        """Relay shutdown: stop waiting, leave the sends `sending` for the next start."""
+        for entry in self.outstanding.values():
+            if not entry.future.done():
+                entry.future.cancel()
+
+    def abandon(self, reason: str) -> None:
+        """The device is gone for good (revoked): unanswered sends fail without a retry."""
+        for entry in self.outstanding.values():
+            if not entry.future.done():
+                entry.future.set_exception(
+                    SendFailed("no_result", reason, transient=False, not_sent=False)
+                )
+
+    async def push_outstanding(self) -> None:
+        """After a reconnect: every unanswered send again, same id, oldest first."""
+        session = self.session
+        for message_id in sorted(self.outstanding):
+            entry = self.outstanding.get(message_id)
+            if session is None or entry is None or entry.future.done():
+                continue
+            await session.push(entry)
+
+    def set_slots_online(self, online: bool, slots: set[int] | None = None) -> None:
+        """Mark the slots (all, or those listed) online or offline and notify the relay."""
+        for slot, backend in self.slots.items():
+            if backend.update(online=online and (slots is None or slot in slots)):
+                backend.changed()
+
+
+class PhoneSession:
+    """One connected socket of a phone: frames in, frames out."""
+
+    def __init__(self, link: PhoneLink, org: str, remote: str | None = None) -> None:
+        self.link = link
+        self.org = org
+        self.remote = remote
+        self.device: PhoneDevice | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def label(self) -> str:
+        """For logs: org and device, never a secret."""
+        return f"{self.org}/{self.device.id if self.device else '?'}"
+
+    async def send_json(self, data: dict[str, Any]) -> bool:
+        """Write one frame; False when the socket is gone."""
+        if self.link.closed:
+            return False
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        try:
+            async with self._lock:
+                await self.link.send_str(text)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def push(self, entry: Outstanding) -> bool:
+        """Write the `send_sms` of an unanswered send; True once it is on this socket."""
+        if entry.pushed_on is self:
+            return True
+        entry.pushed_on = self  # before the await: a reconnect's replay and a new send may race
+        backend = self.device.slots.get(entry.slot) if self.device else None
+        number = backend.info.number if backend is not None else None
+        sms = entry.sms
+        pushed = await self.send_json(
+            {
+                "type": "send_sms",
+                "id": sms.message_id,
+                "to": sms.to,
+                "body": sms.text,
+                "sim": number if number else entry.slot,
+                "sim_slot": entry.slot,
+            }
+        )
+        if pushed:
+            entry.pushes += 1
+        else:
+            entry.pushed_on = None
+        return pushed
+
+    async def error(self, code: str, message: str) -> None:
+        """Answer a bad frame; the socket stays up."""
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket with a reason the phone can show."""
+        if not self.link.closed:
+            await self.link.close(code=code, message=reason.encode()[:120])

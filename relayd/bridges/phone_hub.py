@@ -1,0 +1,380 @@
+"""Every org's phones: devices by id, their sessions, and what their frames do in the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from relayd.bridges.base import DeliveryReport
+from relayd.bridges.phone import (
+    DeliveryFrame,
+    FrameError,
+    InboundFrame,
+    PhoneDevice,
+    PhoneLink,
+    PhoneSession,
+    PhoneSimBackend,
+    SendResultFrame,
+    SimsFrame,
+    derived_device_id,
+    inbound_sms,
+    parse_frame,
+    validate_frame,
+)
+from relayd.numbers import InvalidNumber, mask_number, normalize_number
+from relayd.store.phones import PhoneDeviceRow, PhoneSlot
+from relayd.store.repo import iso
+
+if TYPE_CHECKING:
+    from relayd.relay import Relay
+
+_LOGGER = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_REPLACED = 4001  # the same phone connected again: this older socket is closed
+CLOSE_UNPAIRED = 4003  # unknown org, or the device was unpaired
+KNOWN_TYPES = ("sims", "inbound", "send_result", "delivery", "ping")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a socket is: the device id its SIMs are named after, and whether it can return."""
+
+    device_id: str
+    name: str
+    persistent: bool
+    token_prefix: str | None = None
+
+
+class PhoneHub:
+    """Owns PhoneDevices (and so phone SIMs) for the whole relay."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.region = relay.config.sms.default_region
+        self.devices: dict[str, PhoneDevice] = {}
+        self.sessions: set[PhoneSession] = set()
+        self.last_seen: dict[str, float] = {}
+        self.token_prefixes: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def result_timeout(self) -> float:
+        """[phones] result_timeout: how long a pushed send waits for the phone's answer."""
+        return self.relay.config.phones.result_timeout
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register the known phones' SIMs (offline) so sends can name them and resume."""
+        for row in await self.relay.store.phones.devices():
+            self.remember_paired(row)
+            device = self.devices[row.id]
+            for slot in row.slots:
+                await self._add_slot(device, slot.slot, slot.number, slot.carrier)
+        self.relay.outbox.wake()  # sends left `sending` on these SIMs may be resumed now
+
+    async def close_sockets(self) -> None:
+        """Shutdown, first step: tell every phone the relay is going away."""
+        await asyncio.gather(
+            *(s.close(CLOSE_GOING_AWAY, "the relay is shutting down") for s in list(self.sessions)),
+            return_exceptions=True,
+        )
+
+    async def stop(self) -> None:
+        """Shutdown, before the outbox drains: unanswered sends stay `sending` for next start."""
+        for device in self.devices.values():
+            device.park()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- sessions -------------------------------------------------------------------
+
+    def open(self, link: PhoneLink, org: str, remote: str | None) -> PhoneSession:
+        """A socket was accepted for `org`."""
+        session = PhoneSession(link, org, remote)
+        self.sessions.add(session)
+        return session
+
+    async def welcome(self, session: PhoneSession, identity: Identity | None) -> None:
+        """Send `connected`; a phone known by token or device id gets its pending sends now."""
+        await session.send_json({"type": "connected", "org_id": session.org})
+        if identity is None:
+            return  # a seed phone: it is identified by the SIMs it reports
+        device = self.identify(session, identity)
+        device.set_slots_online(True)
+        await device.push_outstanding()
+
+    def identify(self, session: PhoneSession, identity: Identity) -> PhoneDevice:
+        """Attach the session to its device, replacing an older socket of the same phone."""
+        device = self.devices.get(identity.device_id)
+        if device is None:
+            device = self._new_device(session.org, identity)
+        old = device.session
+        if old is not None and old is not session:
+            old.device = None
+            self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer connection of this phone"))
+            _LOGGER.info("Phone %s reconnected: closing its older socket", session.label)
+        device.session = session
+        device.connected_since = time.time()
+        session.device = device
+        _LOGGER.info("Phone %s/%s connected from %s", session.org, device.id, session.remote)
+        return device
+
+    async def closed(self, session: PhoneSession) -> None:
+        """The socket ended (phone left, heartbeat lost, replaced, or shutdown)."""
+        self.sessions.discard(session)
+        device = session.device
+        if device is None or device.session is not session:
+            return
+        device.session = None
+        device.connected_since = None
+        self.last_seen[device.id] = time.time()
+        device.set_slots_online(False)
+        _LOGGER.info(
+            "Phone %s/%s offline (%d send(s) awaiting its result)",
+            device.org,
+            device.id,
+            len(device.outstanding),
+        )
+        if device.persistent:
+            with contextlib.suppress(Exception):
+                await self.relay.store.phones.touch(device.id)
+        elif not device.outstanding:
+            await self._forget(device)
+
+    async def handle_text(self, session: PhoneSession, text: str) -> None:
+        """One text frame from a phone; problems are answered with an error frame."""
+        try:
+            kind, data = parse_frame(text)
+            if kind == "sims":
+                await self._on_sims(session, validate_frame(SimsFrame, kind, data))
+            elif kind == "inbound":
+                await self._on_inbound(session, validate_frame(InboundFrame, kind, data))
+            elif kind == "send_result":
+                self._on_send_result(session, validate_frame(SendResultFrame, kind, data))
+            elif kind == "delivery":
+                await self._on_delivery(session, validate_frame(DeliveryFrame, kind, data))
+            elif kind == "ping":
+                await session.send_json({"type": "pong"})
+            else:
+                raise FrameError(
+                    "unknown_type",
+                    f"unknown message type {kind[:40]!r}; known: {', '.join(KNOWN_TYPES)}",
+                )
+        except FrameError as exc:
+            _LOGGER.info("Phone %s sent a bad frame: %s", session.label, exc.message)
+            await session.error(exc.code, exc.message)
+        except Exception:
+            _LOGGER.exception("Handling a frame of phone %s failed", session.label)
+            await session.error("internal", "the relay could not handle this frame; see its log")
+
+    # --- admin ----------------------------------------------------------------------
+
+    def remember_paired(self, row: PhoneDeviceRow) -> None:
+        """A device from the store (or paired just now) becomes known, without SIMs yet."""
+        if row.id not in self.devices:
+            identity = Identity(row.id, row.name, persistent=True, token_prefix=row.token_prefix)
+            self._new_device(row.org, identity)
+        if row.last_seen_at is not None:
+            self.last_seen[row.id] = row.last_seen_at
+
+    async def unpair(self, device_id: str) -> None:
+        """Forget a revoked device: close its socket, fail its unanswered sends, drop its SIMs."""
+        device = self.devices.get(device_id)
+        if device is None:
+            return
+        device.abandon("the phone was unpaired before it answered")
+        if device.session is not None:
+            session, device.session = device.session, None
+            session.device = None
+            self._spawn(session.close(CLOSE_UNPAIRED, "this phone was unpaired by an admin"))
+        await self._forget(device)
+
+    def describe(self, org: str) -> list[dict[str, Any]]:
+        """The phones of `org` as GET /api/v1/phones shows them."""
+        out = []
+        for device in self.devices.values():
+            if device.org != org:
+                continue
+            seen = self.last_seen.get(device.id)
+            out.append(
+                {
+                    "id": device.id,
+                    "name": device.name,
+                    "org": device.org,
+                    "online": device.online,
+                    "paired": device.id in self.token_prefixes,
+                    "token_prefix": self.token_prefixes.get(device.id),
+                    "connected_since": iso(device.connected_since),
+                    "last_seen_at": iso(time.time() if device.online else seen),
+                    "awaiting_result": len(device.outstanding),
+                    "sims": [
+                        {
+                            "id": b.info.id,
+                            "slot": b.slot,
+                            "number": b.info.number,
+                            "carrier": b.info.operator,
+                            "online": b.info.online,
+                        }
+                        for _, b in sorted(device.slots.items())
+                    ],
+                }
+            )
+        return out
+
+    async def notify(self, org: str, title: str, text: str) -> int:
+        """Extension: a notification to every connected phone of `org`; how many got it."""
+        frame = {"type": "notify", "title": title, "text": text}
+        sent = await asyncio.gather(
+            *(s.send_json(frame) for s in list(self.sessions) if s.org == org and s.device)
+        )
+        return sum(sent)
+
+    # --- frames ---------------------------------------------------------------------
+
+    async def _on_sims(self, session: PhoneSession, frame: SimsFrame) -> None:
+        slots = {s.slot: s for s in frame.sims}
+        numbers = {slot: self._number(s.number) for slot, s in slots.items()}
+        first = session.device is None
+        if session.device is None:
+            known = sorted(n for n in numbers.values() if n)
+            if known:
+                device_id = derived_device_id(session.org, "numbers:" + ",".join(known))
+                identity = Identity(device_id, f"phone-{device_id[1:7]}", persistent=True)
+            else:
+                identity = self._anonymous()
+            self.identify(session, identity)
+        device = session.device
+        assert device is not None
+        for slot, entry in slots.items():
+            backend = device.slots.get(slot)
+            if backend is None:
+                await self._add_slot(device, slot, numbers[slot], entry.carrier, online=True)
+            elif backend.update(
+                online=True, number=numbers[slot] or "", carrier=entry.carrier or ""
+            ):
+                backend.changed()
+        device.set_slots_online(True, set(slots))
+        if device.persistent:
+            await self.relay.store.phones.remember(
+                device.id,
+                device.org,
+                device.name,
+                [PhoneSlot(s, numbers[s], slots[s].carrier) for s in sorted(slots)],
+            )
+        _LOGGER.info(
+            "Phone %s reports %d SIM(s): %s",
+            session.label,
+            len(slots),
+            ", ".join(f"{s}={mask_number(numbers[s])}" for s in sorted(slots)),
+        )
+        if first:
+            await device.push_outstanding()
+
+    async def _on_inbound(self, session: PhoneSession, frame: InboundFrame) -> None:
+        device = session.device or self.identify(session, self._anonymous())
+        message = frame.message
+        backend = device.slots.get(message.sim_slot)
+        if backend is None:
+            backend = await self._add_slot(device, message.sim_slot, online=True)
+        await self.relay.sims.on_inbound(
+            backend.info.id, inbound_sms(device.id, message, self.region)
+        )
+        if message.id is not None:
+            await session.send_json({"type": "inbound_ack", "id": message.id})
+
+    def _on_send_result(self, session: PhoneSession, frame: SendResultFrame) -> None:
+        if session.device is not None and session.device.resolve(frame):
+            return
+        # A result may come over another socket of the org (a phone that lost its identity).
+        for device in self.devices.values():
+            if device.org == session.org and device.resolve(frame):
+                return
+        _LOGGER.debug("Phone %s answered send %d, which waits nowhere", session.label, frame.id)
+
+    async def _on_delivery(self, session: PhoneSession, frame: DeliveryFrame) -> None:
+        message = await self.relay.store.messages.get_message(session.org, frame.id)
+        sim: str = message["sim"] or "" if message is not None else ""
+        if message is None or message["direction"] != "out" or not self._is_phone_sim(sim):
+            _LOGGER.debug("Phone %s reported delivery of unknown send %d", session.label, frame.id)
+            return
+        detail = frame.error or ("delivered" if frame.delivered else "not delivered")
+        report = DeliveryReport(
+            reference=frame.id,
+            recipient=message["peer"],
+            delivered=frame.delivered,
+            final=True,
+            status_code=0 if frame.delivered else 1,
+            detail=detail,
+            at=dt.datetime.now(dt.UTC),
+        )
+        await self.relay.sims.on_delivery_report(sim, report)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _is_phone_sim(self, sim_id: str) -> bool:
+        return isinstance(self.relay.sims.get(sim_id), PhoneSimBackend)
+
+    def _number(self, raw: str | None) -> str | None:
+        if not raw or not raw.strip():
+            return None
+        try:
+            return normalize_number(raw, self.region, allow_short_codes=True)
+        except InvalidNumber:
+            return raw.strip()
+
+    def _anonymous(self) -> Identity:
+        device_id = "a" + secrets.token_hex(6)
+        return Identity(device_id, f"phone-{device_id[1:7]}", persistent=False)
+
+    def _new_device(self, org: str, identity: Identity) -> PhoneDevice:
+        device = PhoneDevice(
+            org,
+            identity.device_id,
+            identity.name,
+            persistent=identity.persistent,
+            result_timeout=self.result_timeout,
+            on_idle=None if identity.persistent else self._forget,
+        )
+        self.devices[device.id] = device
+        if identity.token_prefix:
+            self.token_prefixes[device.id] = identity.token_prefix
+        return device
+
+    async def _add_slot(
+        self,
+        device: PhoneDevice,
+        slot: int,
+        number: str | None = None,
+        carrier: str | None = None,
+        *,
+        online: bool = False,
+    ) -> PhoneSimBackend:
+        backend = PhoneSimBackend(device, slot)
+        backend.update(online=online, number=number or "", carrier=carrier or "")
+        device.slots[slot] = backend
+        await self.relay.sims.add(backend)
+        return backend
+
+    async def _forget(self, device: PhoneDevice) -> None:
+        """Drop a device that cannot come back (anonymous and idle, or unpaired)."""
+        if self.devices.get(device.id) is not device:
+            return
+        del self.devices[device.id]
+        self.token_prefixes.pop(device.id, None)
+        self.last_seen.pop(device.id, None)
+        for backend in device.slots.values():
+            await self.relay.sims.remove(backend.info.id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,457 @@
+"""Webhook endpoints, their durable delivery queue and the delivery log (SPEC §9).
+
+A delivery row is written by `queue_deliveries` inside the transaction that stores the
+event, so an event is never committed without its deliveries. The worker in
+`relayd.webhooks` reads due rows and records every attempt here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from relayd.store.db import Database, Tx
+
+# An endpoint subscribes to exact types, to `*`, or to a family such as `sms.*`.
+_MATCHES_TYPE = (
+    "EXISTS (SELECT 1 FROM json_each(w.events) f WHERE f.value = :type OR f.value = '*' "
+    "OR (substr(f.value, -2) = '.*' "
+    "AND substr(:type, 1, length(f.value) - 1) = substr(f.value, 1, length(f.value) - 1)))"
+)
+# The `webhook-id` header: random, stored, so it is the same on every retry and replay.
+_NEW_MSG_ID = "'msg_' || lower(hex(randomblob(12)))"
+DELIVERY_STATES = ("pending", "delivered", "failed")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One subscribed URL of an org."""
+
+    id: int
+    org: str
+    url: str
+    kind: str
+    events: tuple[str, ...]
+    secret: str
+    headers: dict[str, str]
+    source: str  # "config" (synced from the file at start) or "api"
+    enabled: bool
+    disabled_reason: str | None
+    created_at: float
+    updated_at: float | None
+
+
+@dataclass(frozen=True)
+class ConfigEndpoint:
+    """A `[[webhook]]` entry as the store syncs it."""
+
+    org: str
+    url: str
+    kind: str
+    events: tuple[str, ...]
+    secret: str  # "" keeps the stored secret (or takes `generated` on first sync)
+    headers: dict[str, str]
+    generated: str
+
+    @property
+    def key(self) -> str:
+        """What identifies the entry across restarts."""
+        return f"{self.org}|{self.kind}|{self.url}"
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A pending delivery with what the worker needs to post it."""
+
+    id: int
+    webhook_id: int
+    msg_id: str
+    type: str
+    attempts: int
+    event_at: float | None
+    event_data: str | None  # the event's JSON data; None when the event row is gone
+    payload: str | None  # a test delivery carries its own body
+    url: str
+    kind: str
+    secret: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """The outcome of one POST, as the worker decided it."""
+
+    at: float
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response: str | None
+    # "delivered", "retry" (at `next_at`), "failed" (gave up) or "gone" (410: disable)
+    outcome: str
+    next_at: float | None = None
+
+
+def queue_deliveries(tx: Tx, event_id: int, org: str, type_: str, at: float) -> int:
+    """In the event's own transaction: one pending delivery per enabled matching endpoint."""
+    cursor = tx.execute(
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, status, "  # noqa: S608
+        f"next_attempt_at, created_at) SELECT w.id, :event_id, {_NEW_MSG_ID}, :type, "
+        "'pending', :at, :at FROM webhooks w "
+        f"WHERE w.org = :org AND w.enabled = 1 AND {_MATCHES_TYPE}",
+        {"event_id": event_id, "org": org, "type": type_, "at": at},
+    )
+    return cursor.rowcount
+
+
+class WebhookStore:
+    """Endpoints, deliveries and attempts."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- endpoints ------------------------------------------------------------------
+
+    async def sync_config(self, entries: Sequence[ConfigEndpoint]) -> None:
+        """Make the `config` endpoints exactly the file's entries; keep ids, secrets, state."""
+
+        def op(tx: Tx) -> None:
+            now = time.time()
+            keys = []
+            for entry in entries:
+                if entry.key in keys:
+                    continue
+                keys.append(entry.key)
+                _ensure_org(tx, entry.org, now)
+                tx.execute(
+                    "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, "
+                    "config_key, enabled, created_at) VALUES (:org, :url, :kind, :events, "
+                    ":secret, :headers, 'config', :key, 1, :now) ON CONFLICT (config_key) "
+                    "DO UPDATE SET events = :events, headers = :headers, updated_at = :now, "
+                    "secret = CASE WHEN :given = '' THEN secret ELSE :given END",
+                    {
+                        "org": entry.org,
+                        "url": entry.url,
+                        "kind": entry.kind,
+                        "events": json.dumps(list(entry.events)),
+                        "secret": entry.secret or entry.generated,
+                        "given": entry.secret,
+                        "headers": json.dumps(entry.headers),
+                        "key": entry.key,
+                        "now": now,
+                    },
+                )
+            marks = ", ".join("?" * len(keys))
+            tx.execute(
+                f"DELETE FROM webhooks WHERE source = 'config' "  # noqa: S608 - placeholders
+                f"AND config_key NOT IN ({marks})",
+                tuple(keys),
+            )
+
+        await self.db.write(op)
+
+    async def create(
+        self,
+        org: str,
+        url: str,
+        kind: str,
+        events: Sequence[str],
+        secret: str,
+        headers: dict[str, str],
+    ) -> Endpoint:
+        """Store a new API-created endpoint."""
+
+        def op(tx: Tx) -> int:
+            now = time.time()
+            _ensure_org(tx, org, now)
+            cursor = tx.execute(
+                "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, enabled, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?)",
+                (org, url, kind, json.dumps(list(events)), secret, json.dumps(headers), now),
+            )
+            return int(cursor.lastrowid or 0)
+
+        endpoint_id = await self.db.write(op)
+        endpoint = await self.get(org, endpoint_id)
+        assert endpoint is not None
+        return endpoint
+
+    async def get(self, org: str, endpoint_id: int) -> Endpoint | None:
+        """One endpoint of `org`, or None."""
+        row = await self.db.fetchone(
+            "SELECT * FROM webhooks WHERE id = ? AND org = ?", (endpoint_id, org)
+        )
+        return None if row is None else _endpoint(row)
+
+    async def list_endpoints(self, org: str) -> list[Endpoint]:
+        """Every endpoint of `org`, oldest first."""
+        rows = await self.db.fetchall("SELECT * FROM webhooks WHERE org = ? ORDER BY id", (org,))
+        return [_endpoint(r) for r in rows]
+
+    async def counts(self, endpoint_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """Deliveries per endpoint and state."""
+        if not endpoint_ids:
+            return {}
+        marks = ", ".join("?" * len(endpoint_ids))
+        rows = await self.db.fetchall(
+            "SELECT webhook_id, status, COUNT(*) AS n FROM webhook_deliveries "  # noqa: S608
+            f"WHERE webhook_id IN ({marks}) GROUP BY webhook_id, status",
+            tuple(endpoint_ids),
+        )
+        out: dict[int, dict[str, int]] = {
+            i: dict.fromkeys(DELIVERY_STATES, 0) for i in endpoint_ids
+        }
+        for row in rows:
+            out[row["webhook_id"]][row["status"]] = row["n"]
+        return out
+
+    async def update(self, org: str, endpoint_id: int, changes: dict[str, Any]) -> bool:
+        """Change fields (url, events, headers, secret, enabled) of one endpoint."""
+        values = dict(changes)
+        for name in ("events", "headers"):
+            if name in values:
+                values[name] = json.dumps(list(values[name]) if name == "events" else values[name])
+        if "enabled" in values:
+            values["enabled"] = int(values["enabled"])
+            values["disabled_reason"] = None if values["enabled"] else "disabled by an admin"
+
+        def op(tx: Tx) -> bool:
+            assignments = ", ".join(f"{k} = :{k}" for k in values)
+            cursor = tx.execute(
+                f"UPDATE webhooks SET {assignments}, updated_at = :now "  # noqa: S608 - names
+                "WHERE id = :id AND org = :org",
+                {**values, "now": time.time(), "id": endpoint_id, "org": org},
+            )
+            return cursor.rowcount > 0
+
+        return await self.db.write(op)
+
+    async def delete(self, org: str, endpoint_id: int) -> bool:
+        """Remove an endpoint with its queue and log."""
+
+        def op(tx: Tx) -> bool:
+            return (
+                tx.execute(
+                    "DELETE FROM webhooks WHERE id = ? AND org = ?", (endpoint_id, org)
+                ).rowcount
+                > 0
+            )
+
+        return await self.db.write(op)
+
+    async def orgs_with_endpoints(self) -> set[str]:
+        """Orgs that have at least one enabled endpoint (the worker's wake-up filter)."""
+        rows = await self.db.fetchall("SELECT DISTINCT org FROM webhooks WHERE enabled = 1")
+        return {r[0] for r in rows}
+
+    # --- the queue ------------------------------------------------------------------
+
+    async def due(self, now: float, exclude: Sequence[int], limit: int) -> list[DueDelivery]:
+        """Pending deliveries of enabled endpoints whose time has come, oldest due first."""
+        marks = ", ".join("?" * len(exclude))
+        rows = await self.db.fetchall(
+            "SELECT d.id, d.webhook_id, d.msg_id, d.type, d.attempts, d.payload, "  # noqa: S608
+            "e.at AS event_at, e.data AS event_data, w.url, w.kind, w.secret, w.headers "
+            "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            "LEFT JOIN events e ON e.id = d.event_id "
+            "WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 "
+            f"AND d.id NOT IN ({marks}) ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            (now, *exclude, limit),
+        )
+        return [
+            DueDelivery(
+                id=r["id"],
+                webhook_id=r["webhook_id"],
+                msg_id=r["msg_id"],
+                type=r["type"],
+                attempts=r["attempts"],
+                event_at=r["event_at"],
+                event_data=r["event_data"],
+                payload=r["payload"],
+                url=r["url"],
+                kind=r["kind"],
+                secret=r["secret"],
+                headers=json.loads(r["headers"]),
+            )
+            for r in rows
+        ]
+
+    async def next_due_at(self, exclude: Sequence[int]) -> float | None:
+        """When the earliest pending delivery (not in flight) is due, or None."""
+        marks = ", ".join("?" * len(exclude))
+        row = await self.db.fetchone(
+            "SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d "  # noqa: S608
+            "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' "
+            f"AND w.enabled = 1 AND d.id NOT IN ({marks})",
+            tuple(exclude),
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def record_attempt(self, delivery_id: int, result: AttemptResult) -> None:
+        """Log one attempt and move the delivery on; a 410 disables its endpoint."""
+
+        def op(tx: Tx) -> None:
+            status = {"delivered": "delivered", "retry": "pending"}.get(result.outcome, "failed")
+            cursor = tx.execute(
+                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, "
+                "next_attempt_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, "
+                "delivered_at = ? WHERE id = ? AND status = 'pending'",
+                (
+                    status,
+                    result.next_at if result.outcome == "retry" else None,
+                    result.at,
+                    result.status_code,
+                    result.error,
+                    result.at if result.outcome == "delivered" else None,
+                    delivery_id,
+                ),
+            )
+            if cursor.rowcount == 0:
+                return  # deleted or replayed meanwhile: nothing to log against
+            tx.execute(
+                "INSERT INTO webhook_attempts (delivery_id, at, status_code, error, duration_ms, "
+                "response) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    delivery_id,
+                    result.at,
+                    result.status_code,
+                    result.error,
+                    result.duration_ms,
+                    result.response,
+                ),
+            )
+            if result.outcome != "gone":
+                return
+            reason = "the receiver answered 410 Gone"
+            tx.execute(
+                "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? "
+                "WHERE id = (SELECT webhook_id FROM webhook_deliveries WHERE id = ?)",
+                (reason, result.at, delivery_id),
+            )
+            tx.execute(
+                "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, "
+                "last_error = 'endpoint disabled: ' || ? WHERE status = 'pending' AND "
+                "webhook_id = (SELECT webhook_id FROM webhook_deliveries WHERE id = ?)",
+                (reason, delivery_id),
+            )
+
+        await self.db.write(op)
+
+    async def queue_test(self, endpoint_id: int, type_: str, payload: str) -> int:
+        """A delivery that carries its own body and goes to one endpoint only (test-fire)."""
+
+        def op(tx: Tx) -> int:
+            now = time.time()
+            cursor = tx.execute(
+                "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, payload, "  # noqa: S608
+                f"status, next_attempt_at, created_at) VALUES (?, NULL, {_NEW_MSG_ID}, ?, ?, "
+                "'pending', ?, ?)",
+                (endpoint_id, type_, payload, now, now),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self.db.write(op)
+
+    async def replay(self, endpoint_id: int, delivery_id: int | None, limit: int) -> list[int]:
+        """Queue again one delivery (any state), or every failed one; same `webhook-id`."""
+
+        def op(tx: Tx) -> list[int]:
+            if delivery_id is not None:
+                rows = tx.execute(
+                    "SELECT id FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
+                    (delivery_id, endpoint_id),
+                ).fetchall()
+            else:
+                rows = tx.execute(
+                    "SELECT id FROM webhook_deliveries WHERE webhook_id = ? AND status = 'failed' "
+                    "ORDER BY id LIMIT ?",
+                    (endpoint_id, limit),
+                ).fetchall()
+            ids = [int(r[0]) for r in rows]
+            now = time.time()
+            tx.conn.executemany(
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
+                "next_attempt_at = ?, delivered_at = NULL WHERE id = ?",
+                [(now, i) for i in ids],
+            )
+            return ids
+
+        return await self.db.write(op)
+
+    # --- the log --------------------------------------------------------------------
+
+    async def prune(self, older_than: float) -> int:
+        """Forget finished deliveries (and their attempts) created before `older_than`."""
+
+        def op(tx: Tx) -> int:
+            return tx.execute(
+                "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_at < ?",
+                (older_than,),
+            ).rowcount
+
+        return await self.db.write(op)
+
+    async def deliveries(
+        self,
+        endpoint_id: int,
+        *,
+        status: str | None = None,
+        before_id: int | None = None,
+        delivery_id: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Deliveries of one endpoint, newest first, each with its attempts (oldest first)."""
+        clauses: list[str] = ["webhook_id = ?"]
+        params: list[Any] = [endpoint_id]
+        for clause, value in (
+            ("status = ?", status),
+            ("id < ?", before_id),
+            ("id = ?", delivery_id),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM webhook_deliveries WHERE {' AND '.join(clauses)} "  # noqa: S608
+            "ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        out = [dict(r) for r in rows]
+        if not out:
+            return out
+        marks = ", ".join("?" * len(out))
+        attempts = await self.db.fetchall(
+            "SELECT delivery_id, at, status_code, error, duration_ms, response "  # noqa: S608
+            f"FROM webhook_attempts WHERE delivery_id IN ({marks}) ORDER BY id",
+            tuple(d["id"] for d in out),
+        )
+        by_delivery: dict[int, list[dict[str, Any]]] = {d["id"]: [] for d in out}
+        for attempt in attempts:
+            by_delivery[attempt["delivery_id"]].append(dict(attempt))
+        for delivery in out:
+            delivery["log"] = by_delivery[delivery["id"]]
+        return out
+
+
+def _ensure_org(tx: Tx, org: str, now: float) -> None:
+    tx.execute("INSERT OR IGNORE INTO orgs (id, created_at) VALUES (?, ?)", (org, now))
+
+
+def _endpoint(row: sqlite3.Row) -> Endpoint:
+    return Endpoint(
+        id=row["id"],
+        org=row["org"],
+        url=row["url"],
+        kind=row["kind"],
+        events=tuple(json.loads(row["events"])),
+        secret=row["secret"],
+        headers=json.loads(row["headers"]),
+        source=row["source"],
+        enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
