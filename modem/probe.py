@@ -166,6 +166,9 @@ def describe(result: ProbeResult) -> str:
     return "\n".join(lines)
 
 
+UDEV_RULES_PATH = "/etc/udev/rules.d/90-relayd-modem.rules"
+
+
 def format_modem_block(result: ProbeResult, name: str | None = None) -> str:
     """A ready `[[modem]]` block for relayd.toml, followed by the udev rule that keeps
     ModemManager off the modem (as comments, so the whole text stays valid TOML)."""
@@ -186,30 +189,68 @@ def format_modem_block(result: ProbeResult, name: str | None = None) -> str:
             "delivery_reports = true",
         ]
     )
-    rule = udev_rule(result, name)
-    return f"{block}\n\n# udev, in /etc/udev/rules.d/90-relayd-modem.rules:\n# {rule}\n"
+    rules = "\n".join(f"# {line.lstrip('# ')}" for line in _rules_for(result, "/sys"))
+    return f"{block}\n\n# udev, in {UDEV_RULES_PATH}:\n{rules}\n"
 
 
-def udev_rule(result: ProbeResult, name: str) -> str:
-    """udev line (for /etc/udev/rules.d/90-relayd-modem.rules) with a stable name and MM off."""
+def udev_rules(results: list[ProbeResult], sys_root: str = "/sys") -> str:
+    """Rules for 90-relayd-modem.rules: `/dev/relayd/modem-<serial>`, ModemManager kept off."""
+    lines = [
+        f"# {UDEV_RULES_PATH}: rules for the modems found by probing",
+        "# then: sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=tty",
+    ]
+    for result in results:
+        lines.append("")
+        lines.extend(_rules_for(result, sys_root))
+    if not results:
+        lines.append("# no modem answered AT: nothing to add")
+    return "\n".join(lines) + "\n"
+
+
+def _rules_for(result: ProbeResult, sys_root: str) -> list[str]:
+    info = result.info
+    title = " ".join(x for x in (info.maker, info.model) if x) or "modem"
+    header = f"# {title} on {result.port}" + (f", IMEI {info.imei}" if info.imei else "")
     usb = result.usb
     if usb is None:
-        # No USB device behind this port (pty, ser2net): a template to fill in.
-        return (
-            'SUBSYSTEM=="tty", ATTRS{idVendor}=="<vid>", ATTRS{idProduct}=="<pid>", '
-            f'ENV{{ID_MM_DEVICE_IGNORE}}="1", SYMLINK+="relayd-{name}"'
-        )
-    match = [
-        'SUBSYSTEM=="tty"',
-        f'ATTRS{{idVendor}}=="{usb.vendor}"',
-        f'ATTRS{{idProduct}}=="{usb.product}"',
-    ]
+        return [header, "# not a USB device (pty, ser2net, on-board UART): no rule needed"]
+    # The USB device as a whole (every port of the modem, QMI/MBIM too) is hidden from MM.
+    device = [f'ATTRS{{idVendor}}=="{usb.vendor}"', f'ATTRS{{idProduct}}=="{usb.product}"']
     if usb.serial:
-        match.append(f'ATTRS{{serial}}=="{usb.serial}"')
+        device.append(f'ATTRS{{serial}}=="{_escape(usb.serial)}"')
+        name = _name_part(usb.serial)
+    else:
+        # No USB serial number: pin the rule to the USB socket the modem is plugged into.
+        socket_path = usb_socket(result.port, sys_root)
+        if socket_path:
+            device.append(f'KERNELS=="{socket_path}"')
+        name = _name_part(info.imei or f"{usb.vendor}-{usb.product}")
+    lines = [header, ", ".join(['SUBSYSTEMS=="usb"', *device, 'ENV{ID_MM_DEVICE_IGNORE}="1"'])]
+    tty = ['SUBSYSTEM=="tty"', *device]
     if usb.interface:
-        match.append(f'ENV{{ID_USB_INTERFACE_NUM}}=="{usb.interface}"')
-    actions = ['ENV{ID_MM_DEVICE_IGNORE}="1"', f'SYMLINK+="relayd-{name}"']
-    return ", ".join(match + actions)
+        tty.append(f'ENV{{ID_USB_INTERFACE_NUM}}=="{usb.interface}"')
+    tty += ['GROUP="dialout"', 'MODE="0660"', f'SYMLINK+="relayd/modem-{name}"']
+    lines.append(", ".join(tty))
+    return lines
+
+
+def usb_socket(port: str, sys_root: str = "/sys") -> str | None:
+    """The USB device's kernel name ("1-1.2"): where the modem is plugged in."""
+    name = os.path.basename(os.path.realpath(port))
+    device = os.path.realpath(os.path.join(sys_root, "class", "tty", name, "device"))
+    while device.startswith(sys_root) and len(device) > len(sys_root):
+        if os.path.exists(os.path.join(device, "idVendor")):
+            return os.path.basename(device)
+        device = os.path.dirname(device)
+    return None
+
+
+def _name_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "unknown"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _by_id_link(port: str, dev: str = "/dev") -> str | None:

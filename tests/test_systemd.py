@@ -21,9 +21,8 @@ from types import SimpleNamespace
 import pytest
 
 from modem.info import ModemInfo
-from modem.probe import ProbeResult, UsbIds
+from modem.probe import ProbeResult, UsbIds, udev_rules
 from relayd import sdnotify
-from relayd.cli.modem import udev_rules
 from relayd.sdnotify import ServiceNotifier, notify, watchdog_interval
 from tests.support.daemon import clean_env, free_port, write_config
 

@@ -137,16 +137,17 @@ def test_format_modem_block_is_valid_toml() -> None:
             "delivery_reports": True,
         }
     ]
-    rule = text.strip().splitlines()[-1]
-    assert rule.startswith("# SUBSYSTEM==")
-    assert 'ATTRS{idVendor}=="12d1"' in rule
-    assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in rule
-    assert 'SYMLINK+="relayd-e3531"' in rule
+    usb_rule, tty_rule = text.strip().splitlines()[-2:]
+    assert usb_rule.startswith('# SUBSYSTEMS=="usb"')
+    assert 'ATTRS{idVendor}=="12d1"' in usb_rule
+    assert 'ENV{ID_MM_DEVICE_IGNORE}="1"' in usb_rule
+    assert tty_rule.startswith('# SUBSYSTEM=="tty"')
+    assert 'SYMLINK+="relayd/modem-' in tty_rule
 
 
-def test_format_without_usb_ids_still_names_the_fix() -> None:
+def test_format_without_usb_ids_says_no_udev_rule_is_needed() -> None:
     result = ProbeResult("socket://10.0.0.5:2000")
     result.info.model = "SIMCOM_SIM800L"
     text = format_modem_block(result)
     assert tomllib.loads(text)["modem"][0]["name"] == "sim800l"
-    assert "ID_MM_DEVICE_IGNORE" in text
+    assert "not a USB device" in text and "no rule needed" in text
