@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 import time
@@ -14,6 +15,7 @@ from relayd.store import ApiKey
 from relayd.store.keys import KeyStore
 
 CACHE_SECONDS = 5.0  # a key revoked from the CLI stops working within this many seconds
+LAST_USED_EVERY = 60.0  # last_used_at is written at most this often per key
 NEGATIVE_CACHE = 10_000
 
 
@@ -39,12 +41,15 @@ class KeyAuthenticator:
         self.keys = keys
         self._cache: dict[str, tuple[float, ApiKey]] = {}
         self._buckets: dict[int, _Bucket] = {}
+        self._touched: dict[int, float] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def authenticate(self, secret: str) -> ApiKey | None:
         """The active key for `secret`, or None."""
         now = time.monotonic()
         hit = self._cache.get(secret)
         if hit is not None and now - hit[0] < CACHE_SECONDS:
+            self._note_use(hit[1], now)
             return hit[1]
         key = await self.keys.find_by_secret(secret)
         if key is None:
@@ -53,7 +58,21 @@ class KeyAuthenticator:
         if len(self._cache) > NEGATIVE_CACHE:
             self._cache.clear()
         self._cache[secret] = (now, key)
+        self._note_use(key, now)
         return key
+
+    def _note_use(self, key: ApiKey, now: float) -> None:
+        if now - self._touched.get(key.id, -LAST_USED_EVERY) < LAST_USED_EVERY:
+            return
+        self._touched[key.id] = now
+        task = asyncio.create_task(self.keys.touch(key.id, time.time()))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def flush(self) -> None:
+        """Wait for pending last-used writes (before the store closes)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     def forget(self, key_id: int) -> None:
         """Drop a revoked key from the cache at once."""

@@ -145,3 +145,12 @@ async def test_no_key_or_number_appears_unmasked_in_logs_at_info(
     assert caplog.records
     assert NUMBER not in text and relay.admin_key not in text and "rk_notavalidkey123" not in text
     assert "+155…01" in text
+
+
+async def test_key_last_used_is_recorded(relay: RelayClient) -> None:
+    key = await relay.new_key(["read"])
+    assert (await relay.call("GET", "/api/v1/sims", key=key))[0] == 200
+    await relay.relay.auth.flush()
+    _, keys = await relay.call("GET", "/api/v1/keys")
+    used = next(k for k in keys["keys"] if key.startswith(k["prefix"]) and k["scopes"] == ["read"])
+    assert used["last_used_at"] is not None

@@ -211,6 +211,14 @@ class KeyStore:
 
         return await self.db.write(op)
 
+    async def touch(self, key_id: int, at: float) -> None:
+        """Record when a key was last used."""
+
+        def op(tx: Tx) -> None:
+            tx.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (at, key_id))
+
+        await self.db.write(op)
+
     async def has_admin_key(self) -> bool:
         """Whether any active admin key exists."""
         row = await self.db.fetchone(
