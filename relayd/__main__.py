@@ -7,6 +7,7 @@ import sys
 
 from relayd import __version__
 from relayd.cli import phones as phones_cli
+from relayd.cli import tls as tls_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="SIMs, signal and queue of a running relay")
     status.add_argument("--json", action="store_true")
 
+    sub.add_parser(
+        "mcp", help="Model Context Protocol server on stdio for AI agents (RELAY_URL, RELAY_KEY)"
+    )
+
     discover = sub.add_parser("discover", help="browse the LAN by mDNS and list relays")
     discover.add_argument("--timeout", type=float, default=3.0, help="seconds to listen")
     discover.add_argument(
@@ -80,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("modem-sim", help="run the simulated modem on a pty")
     sim.add_argument("args", nargs=argparse.REMAINDER, help="--link PATH [--profile ...]")
     phones_cli.add_parsers(sub)  # phones pair|list, phone-sim
+    tls_cli.add_parsers(sub)  # tls init
     return parser
 
 
@@ -104,10 +110,16 @@ def main(argv: list[str] | None = None) -> int:
         return phones_cli.phones_command(args)
     if args.command == "phone-sim":
         return phones_cli.phone_sim_command(args)
+    if args.command == "tls":
+        return tls_cli.tls_command(args)
     if args.command in ("send", "inbox", "status"):
         from relayd.cli.client import client_command
 
         return client_command(args)
+    if args.command == "mcp":
+        from relayd.cli.mcp import mcp_command
+
+        return mcp_command(args)
     if args.command == "discover":
         from relayd.cli.discover import discover_command
 

@@ -7,7 +7,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from relayd.api import admin, events, meta, modem_ops, phone_ws, phones, seed004, v1
+from relayd.api import (
+    admin,
+    asg_3rdparty,
+    asg_mobile,
+    ca,
+    events,
+    meta,
+    modem_ops,
+    notify,
+    phone_ws,
+    phones,
+    seed001,
+    seed002,
+    seed003,
+    seed004,
+    v1,
+)
 from relayd.api import web as web_ui
 from relayd.api import webhooks as webhook_api
 from relayd.api.context import API, KEY, RELAY
@@ -38,7 +54,11 @@ def build_api() -> Api:
     api = Api()
     for module in (meta, v1, events, admin, modem_ops, phone_ws, phones, seed004, web_ui):
         module.register(api)
+    for compat in (seed001, seed002, seed003, notify):  # compatible APIs and the HA form
+        compat.register(api)
     webhook_api.register(api)
+    for surface in (asg_mobile, asg_3rdparty, ca):  # SMS Gateway for Android; TLS CA
+        surface.register(api)
     return api
 
 
@@ -56,6 +76,8 @@ def create_app(config: Config, backends: list[SimBackend] | None = None) -> web.
     api.install(app)
     app.cleanup_ctx.append(_relay_lifecycle)
     phone_ws.setup(app)  # after the relay: phones start after it and stop before it
+    asg_mobile.setup(app)  # the same for phones of the SMS Gateway for Android app
+    relay.notifier.attach(app[phone_ws.PHONE_HUB].notify)  # channel `notify` reaches phones
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(_headers)
     return app

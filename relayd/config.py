@@ -28,6 +28,10 @@ class ServerConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls: Literal["off", "auto"] = "off"  # auto: HTTPS with the relay's own CA (relayd tls init)
+    tls_names: list[str] = []  # extra DNS names / addresses for the certificate
+    http_port: int = Field(0, ge=0, le=65535)  # with TLS: also plain HTTP here (0: off)
+    http_host: str = "127.0.0.1"
     cors_origins: list[str] = []
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     drain_seconds: float = Field(10.0, ge=0)

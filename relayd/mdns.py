@@ -263,7 +263,11 @@ class Announcer:
             type_,
             name,
             port=self.port,
-            properties=txt_record(self.relay_id, sims, tls=bool(self.config.server.tls_cert)),
+            properties=txt_record(
+                self.relay_id,
+                sims,
+                tls=self.config.server.tls == "auto" or bool(self.config.server.tls_cert),
+            ),
             parsed_addresses=addresses,
             server=f"{_host_label(self.relay_id)}.local.",
         )

@@ -12,6 +12,7 @@ from relayd.bridges.base import SimBackend
 from relayd.bridges.email import SmtpSender
 from relayd.bridges.notify import PhoneNotifier
 from relayd.config import Config
+from relayd.dispatch.calls import CallDispatcher
 from relayd.dispatch.channels import ChannelOutbox
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
@@ -50,6 +51,7 @@ class Relay:
             config, self.store, self.outbox, self.router, self.sims, self.channels
         )
         self.forwarder = InboundForwarder(config.email, self.sending)
+        self.calls = CallDispatcher(self.store, self.sims)
         self.webhooks = WebhookWorker(config, self.store.db)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
@@ -68,6 +70,7 @@ class Relay:
         await self.sims.start()
         await self.outbox.start()
         await self.channels.start()
+        await self.calls.start()
         for backend in backends or []:
             await self.sims.add(backend)
         self.started = True
@@ -77,8 +80,10 @@ class Relay:
         await self.outbox.drain(self.config.server.drain_seconds)
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)
+        await self.calls.stop()
         await self.sims.stop()
         await self.webhooks.stop()
+        await self.auth.flush()
         await self.store.close()
         self.started = False
 

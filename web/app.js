@@ -1,7 +1,7 @@
 // The shell: sign-in, navigation, the live event stream, and which page is on screen.
 
 import { ApiError, EventStream, get, session, whenUnauthorized } from "./api.js";
-import { $, fill, h } from "./dom.js";
+import { $, fill, h, toast } from "./dom.js";
 import * as conversations from "./conversations.js";
 import * as dashboard from "./dashboard.js";
 import * as keys from "./keys.js";
@@ -52,6 +52,11 @@ let current = null; // {page, unmount, update?}
 let signedIn = false;
 
 function emit(event) {
+  if (event.type === "notify" && event.data) {
+    // channel `notify`: shown to whoever has the UI open (and pushed to the org's phones)
+    const { title, text } = event.data;
+    toast(title ? `${title}: ${text}` : String(text));
+  }
   if (event.type && event.type.startsWith("sim.") && event.data && event.data.id) {
     const index = ctx.sims.findIndex((sim) => sim.id === event.data.id);
     const sim = { ...(ctx.sims[index] || {}), ...event.data };

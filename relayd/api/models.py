@@ -15,7 +15,11 @@ class SendRequest(BaseModel):
 
     to: str | list[str] = Field(description="E.164 number, or a list of them (one message each)")
     text: str = Field(description="Message text; long texts are sent as multipart SMS")
-    channel: str = Field("sms", description="Only `sms` is served by modems and phones")
+    channel: str = Field(
+        "sms",
+        description="`sms`; `email` (needs [email] smtp_host; `to` is an address); `notify` (the "
+        "org's phones and web UI; `to` is ignored). Others answer 422 naming the served ones",
+    )
     sim: str | int | None = Field(None, description="SIM id, name, number or slot index")
     idempotency_key: str | None = Field(None, max_length=200)
     source: str | None = Field(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, query_model, read_json, validate
 from relayd.api.org_auth import OrgAccess, authenticate_org
+from relayd.api.phone_ws import PHONE_HUB
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
@@ -91,6 +92,28 @@ class SeedMessagesQuery(BaseModel):
     sim: str | None = Field(None, description="SIM number or slot index")
 
 
+class SeedSim(BaseModel):
+    """A SIM as the seed lists it (`slot`, `number`, `carrier`) plus relayd's id and state."""
+
+    slot: int | None
+    number: str | None
+    carrier: str | None
+    id: str
+    kind: str
+    name: str
+    online: bool
+
+
+class SeedSimsResult(BaseModel):
+    """GET /sims/{org}: devices online, SIMs online now, every SIM the org has."""
+
+    ok: bool = True
+    org_id: str
+    online_devices: int
+    live_sims: list[SeedSim]
+    known_sims: list[SeedSim]
+
+
 def register(api: Api) -> None:
     """Add the seed-004 HTTP routes."""
     api.route(
@@ -125,6 +148,15 @@ def register(api: Api) -> None:
             query=SeedMessagesQuery,
             extra_responses={404: "No such org for this key"},
         )(handler)
+    api.route(
+        "GET",
+        "/sims/{org}",
+        summary="SIMs of the org (seed 004): online_devices, live_sims, known_sims",
+        tags=TAGS,
+        auth="secret",
+        response=SeedSimsResult,
+        extra_responses={404: "No such org for this key"},
+    )(sims)
 
 
 async def _lenient_body(request: web.Request) -> dict[str, Any]:
@@ -240,7 +272,10 @@ async def messages(request: web.Request) -> web.Response:
     query = query_model(SeedMessagesQuery, request)
     sim = None
     if query.sim is not None:
-        found = [s for s in relay.sims.for_org(access.org) if sim_matches(s, query.sim)]
+        # The seed writes `sim=+1555...` unescaped in the query, where `+` reads as a space.
+        wanted = query.sim.strip()
+        tries = [wanted, "+" + wanted] if wanted.isdigit() and len(wanted) > 6 else [wanted]
+        found = [s for s in relay.sims.for_org(access.org) if any(sim_matches(s, w) for w in tries)]
         sim = found[0].info.id if found else query.sim
     rows = await relay.store.messages.list_messages(
         access.org,
@@ -248,6 +283,7 @@ async def messages(request: web.Request) -> web.Response:
         limit=query.limit,
         direction=query.direction,
         sim=sim,
+        channel="sms",  # the seed is an SMS gateway: e-mail and notifications are not listed
     )
     numbers = {s.info.id: s.info.number for s in relay.sims.for_org(access.org)}
     out = [
@@ -266,3 +302,37 @@ async def messages(request: web.Request) -> web.Response:
         for m in rows
     ]
     return json_response({"org_id": access.org, "count": len(out), "messages": out})
+
+
+async def sims(request: web.Request) -> web.Response:
+    """GET /sims/{org}: a phone counts as one device however many slots it has; so does a modem."""
+    relay = relay_of(request)
+    access = await authenticate_org(
+        request,
+        org=request.match_info["org"],
+        secret=request.headers.get("X-Secret-Key") or request.query.get("secret_key"),
+        scope="read",
+    )
+    backends = sorted(relay.sims.for_org(access.org), key=lambda s: (s.info.kind, s.info.id))
+    known = [
+        SeedSim(
+            slot=b.info.slot,
+            number=b.info.number,
+            carrier=b.info.operator,
+            id=b.info.id,
+            kind=b.info.kind,
+            name=b.info.name,
+            online=b.info.online,
+        )
+        for b in backends
+    ]
+    hub = request.app[PHONE_HUB]
+    phones = sum(1 for d in hub.devices.values() if d.org == access.org and d.online)
+    modems = sum(1 for b in backends if b.info.kind == "modem" and b.info.online)
+    result = SeedSimsResult(
+        org_id=access.org,
+        online_devices=phones + modems,
+        live_sims=[s for s in known if s.online],
+        known_sims=known,
+    )
+    return json_response(result.model_dump())

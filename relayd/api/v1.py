@@ -133,11 +133,8 @@ def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
     """Validate and plan a send without storing it."""
     relay = relay_of(request)
     key = key_of(request)
-    relay.sending.check_channel(order.channel)
-    peers = relay.sending.recipients(key, order)
-    plan = relay.sending.plan(order.text, order.encoding, order.field_text)
-    relay.sending.check_sim(key.org, order.sim)
-    sim = relay.sending.choose_sim(key.org, peers[0], order.sim)
+    peers, plan = relay.sending.prepare(key, order)
+    sim = relay.sending.choose_sim(key.org, peers[0], order.sim) if order.channel == "sms" else None
     return DryRunResult(
         to=peers,
         parts=len(plan.segments),

@@ -34,8 +34,11 @@ class SimInfo:
 
 
 def redelivers_by_id(sim_id: str) -> bool:
-    """Phone SIMs dedupe sends by message id, so a send of unknown outcome may go to them again."""
-    return sim_id.startswith("phone:")
+    """Phone SIMs dedupe sends by message id, so a send of unknown outcome may go to them again.
+
+    `phone:` are seed-004 phones, `asg:` phones of the "SMS Gateway for Android" app.
+    """
+    return sim_id.startswith(("phone:", "asg:"))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from relayd.log import setup_logging
 from relayd.mdns import Announcer, start_announcer
 from relayd.relay import Relay
 from relayd.sdnotify import ServiceNotifier
+from relayd.tls import CertificateRenewer, ensure_certificates, server_context, tls_enabled
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def run_command(args: argparse.Namespace) -> int:
 async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
     """Run the relay until a stop signal; return the exit status."""
     started = time.monotonic()
+    ssl_context, renewer = _tls(config)  # first: a bad certificate setup starts nothing
     extras = await _start_extras(config, demo)
     backends: list[SimBackend] = [b for extra in extras for b in extra.backends]
     backends += _configured_modems(config)
@@ -67,10 +69,18 @@ async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
             runner,
             config.server.host,
             config.server.port,
-            ssl_context=_tls(config),
+            ssl_context=ssl_context,
             reuse_address=True,
         )
         await site.start()
+        if ssl_context is not None and config.server.http_port:
+            # Plain HTTP beside HTTPS, for loopback clients such as Home Assistant on the box.
+            plain = web.TCPSite(
+                runner, config.server.http_host, config.server.http_port, reuse_address=True
+            )
+            await plain.start()
+        if renewer is not None:
+            renewer.start()
         relay = app[_relay_key()]
         # --- appliance: mDNS and systemd (READY only now: store open, port bound, SIMs started)
         announcer = await start_announcer(config, _bound_port(runner, config), _online(relay))
@@ -91,6 +101,8 @@ async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
             loop.remove_signal_handler(sig)
         if service is not None:
             await service.close()
+        if renewer is not None:
+            await renewer.stop()
         if announcer is not None:
             await announcer.stop()  # withdrawn from the LAN before the drain
         await runner.cleanup()
@@ -117,16 +129,21 @@ def _relay_key() -> web.AppKey[Relay]:
     return RELAY
 
 
-def _tls(config: Config) -> ssl.SSLContext | None:
-    if not config.server.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(config.server.tls_cert, config.server.tls_key)
-    return context
+def _tls(config: Config) -> tuple[ssl.SSLContext | None, CertificateRenewer | None]:
+    """HTTPS: given files (`tls_cert`), or the relay's own CA (`tls = "auto"`), or none."""
+    if config.server.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(config.server.tls_cert, config.server.tls_key)
+        return context, None
+    if config.server.tls != "auto":
+        return None, None
+    files = ensure_certificates(config)
+    context = server_context(files)
+    return context, CertificateRenewer(config, files, context)
 
 
 def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, took: float) -> None:
-    scheme = "https" if config.server.tls_cert else "http"
+    scheme = "https" if tls_enabled(config) else "http"
     host = config.server.host if config.server.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
     url = f"{scheme}://{host}:{config.server.port}"
     key_path = relay.admin_key_path
@@ -140,6 +157,8 @@ def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, t
     else:
         lines.append(f"  admin key: see {key_path} (or `relayd keys create --name me`)")
     lines.append(f"  export RELAY_URL={url} RELAY_KEY=$(cat {key_path})")
+    if config.server.tls == "auto" and not config.server.tls_cert:
+        lines.append(f"  TLS by the relay's own CA: install {url}/ca.pem on phones and clients")
     for extra in extras:
         lines.extend(f"  {line}" for line in extra.describe())
     print("\n".join(lines), flush=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from relayd.store.calls import CallStore
+from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
@@ -26,6 +28,8 @@ class Store:
         self.keys = KeyStore(self.db)
         self.inbound = InboundStore(self.db)
         self.phones = PhoneStore(self.db)
+        self.calls = CallStore(self.db)
+        self.cursors = CursorStore(self.db)
 
     async def open(self) -> None:
         """Open the file, migrate, and make sure the `default` org exists."""

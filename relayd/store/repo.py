@@ -346,6 +346,7 @@ class MessageStore:
         peer: str | None = None,
         status: str | None = None,
         newest_first: bool = False,
+        channel: str | None = None,
     ) -> list[dict[str, Any]]:
         """Messages of `org` after `since_id`, filtered, ascending by id (or newest first)."""
         clauses, params = ["org = ?", "id > ?"], [org, since_id]
@@ -354,6 +355,7 @@ class MessageStore:
             ("sim", sim),
             ("peer", peer),
             ("status", status),
+            ("channel", channel),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")

@@ -228,4 +228,30 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (org, id)
     );
     """,
+    # 6: ring calls with a durable record (seed 003 voice); per-key inbox poll cursors (seed 001)
+    """
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        peer TEXT NOT NULL,
+        sim TEXT,
+        status TEXT NOT NULL,
+        prompt TEXT,
+        ring_seconds REAL NOT NULL,
+        result TEXT,
+        error TEXT,
+        source TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL
+    );
+    CREATE INDEX calls_org ON calls(org, id);
+    CREATE TABLE poll_cursors (
+        key_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        last_id INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (key_id, name)
+    );
+    """,
 ]
