@@ -152,6 +152,15 @@ class SendService:
             out.append(number)
         return out
 
+    def dial_target(self, key: ApiKey, raw: str, field: str = "to") -> str:
+        """A number to ring: E.164, inside the key's allowlist; 422/403 otherwise."""
+        try:
+            number = normalize_number(raw, self.config.sms.default_region)
+        except InvalidNumber as exc:
+            raise ApiError(422, "invalid_number", f"{field}: {exc}", field) from None
+        check_allowlist(key, number, field)
+        return number
+
     def check_channel(self, channel: str) -> None:
         """422 for channels this hardware does not serve, naming those it does."""
         if channel not in self.served_channels:

@@ -10,11 +10,9 @@ from pydantic import BaseModel, Field
 
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, read_json, validate
-from relayd.auth import check_allowlist
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
-from relayd.numbers import InvalidNumber, normalize_number
 
 USSD_RE = re.compile(r"^[0-9*#+]{2,40}$")
 
@@ -126,11 +124,7 @@ async def call(request: web.Request) -> web.Response:
     relay = relay_of(request)
     key = key_of(request)
     body = validate(CallRequest, await read_json(request))
-    try:
-        to = normalize_number(body.to, relay.config.sms.default_region)
-    except InvalidNumber as exc:
-        raise ApiError(422, "invalid_number", f"to: {exc}", "to") from None
-    check_allowlist(key, to)
+    to = relay.sending.dial_target(key, body.to)
     relay.auth.take(key)
     sim = _pick(request, body.sim, "call")
     assert isinstance(sim, _CallCapable)

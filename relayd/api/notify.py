@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, read_json
 from relayd.api.models import SendResult
+from relayd.api.v1 import send_results
 from relayd.auth import credentials_from, require_scope
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
@@ -111,17 +112,7 @@ async def _notify(request: web.Request) -> web.Response:
     relay.sending.prepare(key, order)  # 4xx before a rate-limit token is spent
     relay.auth.take(key, max(1, len(targets)))
     accepted = await relay.sending.accept(key, order)
-    results = [
-        SendResult(
-            id=c.message["id"],
-            to=c.message["peer"],
-            status=c.message["status"],
-            parts=c.message["parts"],
-            encoding=c.message["encoding"],
-        )
-        for c in accepted.results
-    ]
-    return json_response(NotifyResult(messages=results).model_dump(), 202)
+    return json_response(NotifyResult(messages=send_results(accepted)).model_dump(), 202)
 
 
 async def _authenticate(request: web.Request) -> ApiKey:

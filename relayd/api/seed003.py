@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, query_model, read_json, validate
-from relayd.auth import check_allowlist
 from relayd.exceptions import ApiError
-from relayd.numbers import InvalidNumber, normalize_number
 from relayd.sending import SendOrder
 
 TAGS = ("seed 003",)
@@ -251,11 +249,7 @@ async def voice(request: web.Request) -> web.Response:
     relay = relay_of(request)
     key = key_of(request)
     body = validate(VoiceRequest, await read_json(request))
-    try:
-        to = normalize_number(body.to, relay.config.sms.default_region)
-    except InvalidNumber as exc:
-        raise ApiError(422, "invalid_number", f"to: {exc}", "to") from None
-    check_allowlist(key, to)
+    to = relay.sending.dial_target(key, body.to)
     relay.auth.take(key)
     call = await relay.calls.ring(
         key.org,

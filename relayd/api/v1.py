@@ -22,7 +22,7 @@ from relayd.api.models import (
 )
 from relayd.dispatch.sims import sim_json
 from relayd.exceptions import ApiError
-from relayd.sending import SendOrder
+from relayd.sending import Accepted, SendOrder
 
 TAGS = ("messages",)
 
@@ -110,9 +110,20 @@ async def send_message(request: web.Request) -> web.Response:
     )
     if body.dry_run:
         return json_response(dry_run(request, order).model_dump())
+    relay.sending.prepare(key, order)  # 4xx before a rate-limit token is spent
     relay.auth.take(key, len(order.to))
     accepted = await relay.sending.accept(key, order)
-    results = [
+    results = send_results(accepted)
+    status = 200 if accepted.replayed else 202
+    headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
+    if isinstance(body.to, list):
+        return json_response(SendListResult(messages=results).model_dump(), status, headers)
+    return json_response(results[0].model_dump(), status, headers)
+
+
+def send_results(accepted: Accepted) -> list[SendResult]:
+    """The accepted messages as the send routes answer them."""
+    return [
         SendResult(
             id=c.message["id"],
             to=c.message["peer"],
@@ -122,11 +133,6 @@ async def send_message(request: web.Request) -> web.Response:
         )
         for c in accepted.results
     ]
-    status = 200 if accepted.replayed else 202
-    headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
-    if isinstance(body.to, list):
-        return json_response(SendListResult(messages=results).model_dump(), status, headers)
-    return json_response(results[0].model_dump(), status, headers)
 
 
 def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from relayd.bridges.base import BackendEvents, OutboundSms, SendFailed, SendReceipt, SimInfo
+from relayd.bridges.base import (
+    DeviceSim,
+    OutboundSms,
+    SendFailed,
+    SendReceipt,
+    SimInfo,
+)
 from relayd.store.asg import AsgStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,42 +109,26 @@ class AsgSend:
         return item
 
 
-class AsgSimBackend:
+class AsgSimBackend(DeviceSim):
     """One SIM card of an app phone, as the router sees it."""
 
     max_in_flight = MAX_IN_FLIGHT
 
     def __init__(self, device: AsgDevice, sim_number: int, slot: int | None) -> None:
+        super().__init__(
+            SimInfo(
+                id=asg_sim_id(device.id, sim_number),
+                kind="phone",
+                name=f"{device.name}:{sim_number}" if sim_number else device.name,
+                org=device.org,
+                slot=slot,
+                state="offline",
+                extra={"device": device.id, "app": "android-sms-gateway"},
+            )
+        )
         self.device = device
         self.sim_number = sim_number
-        self.events: BackendEvents | None = None
         self.retired = False  # the default-SIM line of a phone that later told its cards
-        self._info = SimInfo(
-            id=asg_sim_id(device.id, sim_number),
-            kind="phone",
-            name=f"{device.name}:{sim_number}" if sim_number else device.name,
-            org=device.org,
-            slot=slot,
-            state="offline",
-            extra={"device": device.id, "app": "android-sms-gateway"},
-        )
-
-    @property
-    def info(self) -> SimInfo:
-        """Live fields of this SIM."""
-        return self._info
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        """The app sends SMS and reports delivery."""
-        return frozenset({"sms", "delivery_reports"})
-
-    async def start(self, events: BackendEvents) -> None:
-        """Remember the relay's sink."""
-        self.events = events
-
-    async def stop(self) -> None:
-        """Nothing to release: the device owns the connections."""
 
     async def send(self, sms: OutboundSms) -> SendReceipt:
         """Offer the message to the phone and wait for its Sent (or Failed)."""

@@ -133,3 +133,30 @@ class SimBackend(Protocol):
 
 
 UssdFunc = Callable[[str], Awaitable[str]]
+
+
+class DeviceSim:
+    """A SIM of a phone-like device; the device owns the connection and the pending sends."""
+
+    max_in_flight = 64
+
+    def __init__(self, info: SimInfo) -> None:
+        self._info = info
+        self.events: BackendEvents | None = None
+
+    @property
+    def info(self) -> SimInfo:
+        """Live fields of this SIM."""
+        return self._info
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """Phones send SMS and may report delivery."""
+        return frozenset({"sms", "delivery_reports"})
+
+    async def start(self, events: BackendEvents) -> None:
+        """Remember the relay's sink."""
+        self.events = events
+
+    async def stop(self) -> None:
+        """Nothing to release: the device owns the connection."""

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modem.codec import is_gsm7
 from relayd.bridges.base import (
-    BackendEvents,
+    DeviceSim,
     InboundSms,
     OutboundSms,
     SendFailed,
@@ -193,41 +193,25 @@ class Outstanding:
     pushed_on: PhoneSession | None = None  # each socket gets a send once
 
 
-class PhoneSimBackend:
+class PhoneSimBackend(DeviceSim):
     """One SIM slot of a phone, as the router sees it."""
 
     max_in_flight = MAX_IN_FLIGHT
 
     def __init__(self, device: PhoneDevice, slot: int) -> None:
+        super().__init__(
+            SimInfo(
+                id=sim_id(device.id, slot),
+                kind="phone",
+                name=f"{device.name}:{slot}",
+                org=device.org,
+                slot=slot,
+                state="offline",
+                extra={"device": device.id},
+            )
+        )
         self.device = device
         self.slot = slot
-        self.events: BackendEvents | None = None
-        self._info = SimInfo(
-            id=sim_id(device.id, slot),
-            kind="phone",
-            name=f"{device.name}:{slot}",
-            org=device.org,
-            slot=slot,
-            state="offline",
-            extra={"device": device.id},
-        )
-
-    @property
-    def info(self) -> SimInfo:
-        """Live fields of this slot."""
-        return self._info
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        """Phones send SMS and may report delivery."""
-        return frozenset({"sms", "delivery_reports"})
-
-    async def start(self, events: BackendEvents) -> None:
-        """Remember the relay's sink."""
-        self.events = events
-
-    async def stop(self) -> None:
-        """Nothing to release: the device owns the socket."""
 
     async def send(self, sms: OutboundSms) -> SendReceipt:
         """Push `send_sms` on this slot and wait for the phone's `send_result`."""
