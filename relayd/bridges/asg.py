@@ -26,6 +26,8 @@ from relayd.bridges.base import (
     SendFailed,
     SendReceipt,
     SimInfo,
+    abandon_sends,
+    park_sends,
 )
 from relayd.store.asg import AsgStore
 
@@ -289,17 +291,11 @@ class AsgDevice:
 
     def park(self) -> None:
         """Relay shutdown: stop waiting, leave the sends `sending` for the next start."""
-        for entry in self.outstanding.values():
-            if not entry.future.done():
-                entry.future.cancel()
+        park_sends(e.future for e in self.outstanding.values())
 
     def abandon(self, reason: str) -> None:
         """The device was unregistered: unanswered sends fail without a retry."""
-        for entry in self.outstanding.values():
-            if not entry.future.done():
-                entry.future.set_exception(
-                    SendFailed("no_result", reason, transient=False, not_sent=False)
-                )
+        abandon_sends((e.future for e in self.outstanding.values()), reason)
 
     # --- event streams --------------------------------------------------------------
 

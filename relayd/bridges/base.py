@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -160,3 +161,17 @@ class DeviceSim:
 
     async def stop(self) -> None:
         """Nothing to release: the device owns the connection."""
+
+
+def park_sends(futures: Iterable[asyncio.Future[SendReceipt]]) -> None:
+    """Relay shutdown: stop waiting; the sends stay `sending` and go back to the device."""
+    for future in futures:
+        if not future.done():
+            future.cancel()
+
+
+def abandon_sends(futures: Iterable[asyncio.Future[SendReceipt]], reason: str) -> None:
+    """The device is gone for good: unanswered sends fail, never retried (they may be out)."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(SendFailed("no_result", reason, transient=False, not_sent=False))

@@ -27,6 +27,8 @@ from relayd.bridges.base import (
     SendFailed,
     SendReceipt,
     SimInfo,
+    abandon_sends,
+    park_sends,
 )
 from relayd.numbers import InvalidNumber, normalize_number
 
@@ -323,17 +325,11 @@ class PhoneDevice:
 
     def park(self) -> None:
         """Relay shutdown: stop waiting, leave the sends `sending` for the next start."""
-        for entry in self.outstanding.values():
-            if not entry.future.done():
-                entry.future.cancel()
+        park_sends(e.future for e in self.outstanding.values())
 
     def abandon(self, reason: str) -> None:
         """The device is gone for good (revoked): unanswered sends fail without a retry."""
-        for entry in self.outstanding.values():
-            if not entry.future.done():
-                entry.future.set_exception(
-                    SendFailed("no_result", reason, transient=False, not_sent=False)
-                )
+        abandon_sends((e.future for e in self.outstanding.values()), reason)
 
     async def push_outstanding(self) -> None:
         """After a reconnect: every unanswered send again, same id, oldest first."""
