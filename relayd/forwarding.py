@@ -19,10 +19,12 @@ from relayd.config import EmailConfig
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder, SendService
 from relayd.store import ApiKey
+from relayd.store.repo import MessageStore
 
 _LOGGER = logging.getLogger(__name__)
 FORWARD_ORG = "default"
 SOURCE = "forward"
+CATCH_UP_SECONDS = 3600.0  # a restart forwards SMS of the last hour that have no forward yet
 
 
 def forward_text(message: dict[str, Any]) -> str:
@@ -63,6 +65,17 @@ class InboundForwarder:
                 task = asyncio.create_task(self._forward(event["data"]), name="email-forward")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    async def catch_up(self, store: MessageStore) -> int:
+        """At start: forward what a crash caught between storing an SMS and its forward."""
+        if not self.enabled:
+            return 0
+        missed = await store.unforwarded_inbound(FORWARD_ORG, "forward:", CATCH_UP_SECONDS)
+        for message in missed:
+            await self._forward(message)
+        if missed:
+            _LOGGER.info("Forwarded %d SMS that arrived just before the last stop", len(missed))
+        return len(missed)
 
     async def stop(self) -> None:
         """Let forwards being stored finish (each is one quick write)."""

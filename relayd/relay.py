@@ -70,6 +70,7 @@ class Relay:
         await self.sims.start()
         await self.outbox.start()
         await self.channels.start()
+        await self.forwarder.catch_up(self.store.messages)
         await self.calls.start()
         for backend in backends or []:
             await self.sims.add(backend)

@@ -195,3 +195,32 @@ async def test_a_queued_email_survives_a_restart_and_goes_out_after_it(
         message = await wait_status(relay, body["id"], "sent")
     assert mailbox.messages[0].get_content().strip() == "later"
     assert message["status"] == "sent"
+
+
+async def test_sms_stored_just_before_a_crash_is_forwarded_at_the_next_start(
+    config: Config, tmp_path: Any
+) -> None:
+    from relayd.relay import Relay
+
+    with smtp_server() as mailbox:
+        cfg = email_config(config, mailbox.port, ["owner@example.org"])
+        # The SMS is committed but the process dies before its forward is stored: here the
+        # store is written directly, with no relay running to see the commit.
+        first = Relay(cfg)
+        first.forwarder.enabled = False
+        await first.start([])
+        await first.store.inbound.store("default", "modem:m1", "+15557654321", "Gas alarm",
+                                        encoding="gsm7", received_at=None, external_id="crash")
+        await first.stop()
+        second = Relay(cfg)
+        await second.start([])
+        try:
+            await mailbox.wait_for(1)
+            assert mailbox.messages[0].get_content().rstrip().endswith("Gas alarm")
+        finally:
+            await second.stop()
+        third = Relay(cfg)  # the forward exists now: no second mail
+        await third.start([])
+        await third.stop()
+        await asyncio.sleep(0.2)
+        assert len(mailbox.messages) == 1

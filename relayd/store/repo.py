@@ -416,6 +416,18 @@ class MessageStore:
             for r in rows
         ]
 
+    async def unforwarded_inbound(
+        self, org: str, key_prefix: str, window: float
+    ) -> list[dict[str, Any]]:
+        """Inbound messages of the last `window` seconds with no message keyed prefix+id."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM messages m WHERE m.org = ? AND m.direction = 'in' AND m.created_at > ? "
+            "AND NOT EXISTS (SELECT 1 FROM messages f WHERE f.org = m.org "
+            "AND f.idempotency_key = ? || m.id) ORDER BY m.id",
+            (org, time.time() - window, key_prefix),
+        )
+        return [message_json(r) for r in rows]
+
     async def last_event_id(self) -> int:
         """The newest event id (0 when none)."""
         row = await self.db.fetchone("SELECT MAX(id) FROM events")
