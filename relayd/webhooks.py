@@ -34,7 +34,7 @@ from yarl import URL
 from relayd import __version__
 from relayd.config import Config, WebhookConfig
 from relayd.store.db import Database
-from relayd.store.repo import iso
+from relayd.store.rows import iso
 from relayd.store.webhooks import AttemptResult, ConfigEndpoint, DueDelivery, WebhookStore
 
 _LOGGER = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import relayd.webhooks as webhooks
 from relayd.api.context import API
 from relayd.config import Config, WebhookConfig
 from relayd.store.db import Tx
-from relayd.store.repo import emit
+from relayd.store.rows import emit
 from tests.conftest import RelayClient, RelayFactory
 
 PEER = "+15551230001"

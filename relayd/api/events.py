@@ -12,7 +12,7 @@ from aiohttp import web
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api
 from relayd.events import CLOSE
-from relayd.store.repo import iso
+from relayd.store.rows import iso
 
 KEEPALIVE_SECONDS = 15.0
 BACKLOG_PAGE = 1000

@@ -12,7 +12,7 @@ from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, query_model, read_json, validate
 from relayd.api.models import Ok
 from relayd.exceptions import ApiError
-from relayd.store.repo import iso
+from relayd.store.rows import iso
 from relayd.store.webhooks import Endpoint
 from relayd.webhooks import (
     ATTEMPT_TIMEOUT,

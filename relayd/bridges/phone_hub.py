@@ -30,7 +30,7 @@ from relayd.bridges.phone import (
 )
 from relayd.numbers import InvalidNumber, mask_number, normalize_number
 from relayd.store.phones import PhoneDeviceRow, PhoneSlot
-from relayd.store.repo import iso
+from relayd.store.rows import iso
 
 if TYPE_CHECKING:
     from relayd.relay import Relay

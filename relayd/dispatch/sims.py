@@ -13,7 +13,8 @@ from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.numbers import mask_number
 from relayd.store import Store
-from relayd.store.repo import iso, record_event
+from relayd.store.repo import record_event
+from relayd.store.rows import iso
 
 _LOGGER = logging.getLogger(__name__)
 PARTIAL_SWEEP_SECONDS = 30.0

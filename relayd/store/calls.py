@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from relayd.store.db import Database, Tx
-from relayd.store.repo import emit, iso
+from relayd.store.rows import emit, iso
 
 OPEN_STATES = ("queued", "ringing")
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from relayd.store.db import Database, Tx
-from relayd.store.repo import emit, message_json
+from relayd.store.rows import emit, message_json
 
 MISSING_PART = "[…]"
 # Reassembled parts are kept this long so a part read twice is not taken for a new message.

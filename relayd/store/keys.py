@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relayd.store.db import Database, Tx
-from relayd.store.repo import iso
+from relayd.store.rows import iso
 
 KEY_PREFIX = "rk_"
 SCOPES = ("send", "read", "admin")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import time
@@ -11,66 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from relayd.store.db import Database, Tx
-from relayd.store.webhooks import queue_deliveries
-
-TERMINAL = frozenset({"delivered", "failed", "expired", "cancelled", "received"})
-OUTBOUND_STATES = ("queued", "sending", "sent", "delivered", "failed", "expired", "cancelled")
-EVENT_FOR_STATUS = {
-    "queued": "sms.queued",
-    "sending": "sms.sending",
-    "sent": "sms.sent",
-    "delivered": "sms.delivered",
-    "failed": "sms.failed",
-    "expired": "sms.expired",
-    "cancelled": "sms.cancelled",
-    "received": "sms.received",
-}
-_MESSAGE_FIELDS = (
-    "id",
-    "org",
-    "direction",
-    "channel",
-    "peer",
-    "text",
-    "sim",
-    "parts",
-    "encoding",
-    "status",
-    "error",
-    "idempotency_key",
-    "source",
-    "subject",
-    "created_at",
-    "send_at",
-    "expires_at",
-    "sent_at",
-    "delivered_at",
-    "received_at",
-    "partial",
-)
-# A status report may beat the end of its own multipart send; keep it this long for pairing.
-EARLY_REPORT_WINDOW = 600.0
-_TIME_FIELDS = ("created_at", "send_at", "expires_at", "sent_at", "delivered_at", "received_at")
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with milliseconds, the API's time format."""
-    if ts is None:
-        return None
-    return (
-        dt.datetime.fromtimestamp(ts, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def message_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
-    """A message row as the flat JSON of SPEC §11 (without history)."""
-    data = {name: row[name] for name in _MESSAGE_FIELDS}
-    for name in _TIME_FIELDS:
-        data[name] = iso(data[name])
-    data["partial"] = bool(data["partial"])
-    return data
+from relayd.store.parts import apply_report_in, record_parts_in
+from relayd.store.rows import emit, iso, message_json, transition_in
 
 
 @dataclass(frozen=True)
@@ -102,19 +43,6 @@ class Created:
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with another request body."""
-
-
-def emit(tx: Tx, org: str, type_: str, data: dict[str, Any], at: float | None = None) -> int:
-    """Write an event row in the current transaction; it is published after commit."""
-    at = time.time() if at is None else at
-    cursor = tx.execute(
-        "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
-        (org, type_, at, json.dumps(data, separators=(",", ":"))),
-    )
-    event_id = int(cursor.lastrowid or 0)
-    queue_deliveries(tx, event_id, org, type_, at)  # same transaction: at-least-once webhooks
-    tx.events.append({"id": event_id, "org": org, "type": type_, "at": at, "data": data})
-    return event_id
 
 
 class MessageStore:
@@ -233,60 +161,18 @@ class MessageStore:
         """Record the parts' references and move to `sent` in one transaction."""
 
         def op(tx: Tx) -> None:
-            now = time.time()
-            tx.conn.executemany(
-                "INSERT OR REPLACE INTO message_parts (message_id, seq, sim, reference, status, "
-                "sent_at) VALUES (?, ?, ?, ?, 'sent', ?)",
-                [(message_id, seq, sim, ref, now) for seq, ref in enumerate(references, 1)],
-            )
-            transition_in(tx, message_id, "sent", sim=sim, only_from=("sending",))
-            if not references:
-                return
-            # Reports for early parts can come back while later parts are still going out.
-            marks = ", ".join("?" * len(references))
-            early = tx.execute(
-                "SELECT u.id, u.reference, u.recipient, u.delivered, u.detail FROM "  # noqa: S608
-                "unmatched_reports u JOIN messages m ON m.id = ? AND m.peer = u.recipient "
-                f"WHERE u.sim = ? AND u.at > ? AND u.reference IN ({marks}) ORDER BY u.id",
-                (message_id, sim, now - EARLY_REPORT_WINDOW, *references),
-            ).fetchall()
-            for report in early:
-                tx.execute("DELETE FROM unmatched_reports WHERE id = ?", (report["id"],))
-                _apply_report_in(
-                    tx,
-                    sim,
-                    report["reference"],
-                    report["recipient"],
-                    delivered=bool(report["delivered"]),
-                    detail=report["detail"],
-                    window=EARLY_REPORT_WINDOW,
-                    keep_unmatched=False,
-                )
+            record_parts_in(tx, message_id, sim, references)
 
         await self.db.write(op)
 
     async def apply_delivery_report(
-        self,
-        sim: str,
-        reference: int,
-        recipient: str,
-        *,
-        delivered: bool,
-        detail: str,
-        window: float = 3 * 86400,
+        self, sim: str, reference: int, recipient: str, *, delivered: bool, detail: str
     ) -> dict[str, Any] | None:
         """Pair a status report with the newest part sent on `sim` with that reference."""
 
         def op(tx: Tx) -> dict[str, Any] | None:
-            return _apply_report_in(
-                tx,
-                sim,
-                reference,
-                recipient,
-                delivered=delivered,
-                detail=detail,
-                window=window,
-                keep_unmatched=True,
+            return apply_report_in(
+                tx, sim, reference, recipient, delivered=delivered, detail=detail
             )
 
         return await self.db.write(op)
@@ -439,91 +325,6 @@ class MessageStore:
             "SELECT org, direction, status, COUNT(*) AS n FROM messages "
             "GROUP BY org, direction, status"
         )
-
-
-def _apply_report_in(
-    tx: Tx,
-    sim: str,
-    reference: int,
-    recipient: str,
-    *,
-    delivered: bool,
-    detail: str,
-    window: float,
-    keep_unmatched: bool,
-) -> dict[str, Any] | None:
-    now = time.time()
-    part = tx.execute(
-        "SELECT p.message_id, p.seq FROM message_parts p JOIN messages m "
-        "ON m.id = p.message_id WHERE p.sim = ? AND p.reference = ? AND m.peer = ? "
-        "AND p.sent_at > ? AND p.status = 'sent' ORDER BY p.sent_at DESC LIMIT 1",
-        (sim, reference, recipient, now - window),
-    ).fetchone()
-    if part is None:
-        if keep_unmatched:
-            tx.execute("DELETE FROM unmatched_reports WHERE at < ?", (now - EARLY_REPORT_WINDOW,))
-            tx.execute(
-                "INSERT INTO unmatched_reports (sim, reference, recipient, delivered, detail, at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (sim, reference, recipient, int(delivered), detail, now),
-            )
-        return None
-    tx.execute(
-        "UPDATE message_parts SET status = ?, reported_at = ?, detail = ? "
-        "WHERE message_id = ? AND seq = ?",
-        ("delivered" if delivered else "failed", now, detail, *part),
-    )
-    message_id = part["message_id"]
-    if not delivered:
-        return transition_in(
-            tx, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
-        )
-    remaining = tx.execute(
-        "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'delivered'",
-        (message_id,),
-    ).fetchone()[0]
-    if remaining:
-        return None
-    return transition_in(tx, message_id, "delivered", only_from=("sent",))
-
-
-def transition_in(
-    tx: Tx,
-    message_id: int,
-    status: str,
-    *,
-    error: str | None = None,
-    sim: str | None = None,
-    only_from: Sequence[str] | None = None,
-    count_attempt: bool = False,
-) -> dict[str, Any] | None:
-    """The state change itself, inside a caller's transaction."""
-    row = tx.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None or (only_from is not None and row["status"] not in only_from):
-        return None
-    now = time.time()
-    sets: dict[str, Any] = {"status": status, "error": error}
-    if sim is not None:
-        sets["sim"] = sim
-    if status == "sent":
-        sets["sent_at"] = now
-    elif status == "delivered":
-        sets["delivered_at"] = now
-    assignments = ", ".join(f"{k} = :{k}" for k in sets)
-    if count_attempt:
-        assignments += ", attempts = attempts + 1"
-    tx.execute(
-        f"UPDATE messages SET {assignments} WHERE id = :id",  # noqa: S608 - fixed names
-        {**sets, "id": message_id},
-    )
-    tx.execute(
-        "INSERT INTO message_history (message_id, status, at, error) VALUES (?, ?, ?, ?)",
-        (message_id, status, now, error),
-    )
-    updated = dict(row) | sets
-    message = message_json(updated)
-    emit(tx, row["org"], EVENT_FOR_STATUS[status], message, now)
-    return message
 
 
 async def record_event(db: Database, org: str, type_: str, data: dict[str, Any]) -> int:
