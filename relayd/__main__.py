@@ -91,12 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["modem-sim"]:
+        # The simulator parses its own options (argparse.REMAINDER cannot take `--link`).
+        from modem.simulator.cli import main as simulator_main
+
+        return int(simulator_main(argv[1:]))
     args = build_parser().parse_args(argv)
     if args.command in (None, "run"):
         from relayd.cli.run import run_command
 
         if args.command is None:
-            args = build_parser().parse_args(["run", *(argv or sys.argv[1:])])
+            args = build_parser().parse_args(["run", *argv])
         return run_command(args)
     if args.command == "init":
         from relayd.cli.offline import init_command
@@ -128,10 +134,6 @@ def main(argv: list[str] | None = None) -> int:
         from relayd.cli.modem import probe_command
 
         return probe_command(args)
-    if args.command == "modem-sim":
-        from modem.simulator.cli import main as simulator_main
-
-        return int(simulator_main(args.args))
     return 2
 
 

@@ -131,3 +131,32 @@ def test_first_start_writes_admin_key_file_with_mode_0600(tmp_path: Path) -> Non
     assert created and key_file.read_text().strip() == created
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert again is None  # printed once, not made again
+
+
+def test_modem_sim_command_serves_a_pty_that_answers_at(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    link = tmp_path / "modem0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relayd", "modem-sim", "--link", str(link), "--no-control"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not link.exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, b"ATE0\r")
+            answer = b""
+            while b"OK" not in answer and time.monotonic() < deadline:
+                answer += os.read(fd, 100)
+        finally:
+            os.close(fd)
+        assert b"OK" in answer
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
