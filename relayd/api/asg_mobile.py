@@ -15,7 +15,6 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +31,7 @@ from relayd.api.asg_auth import (
     unauthorized,
     verify_password,
 )
-from relayd.api.context import RELAY
+from relayd.api.context import RELAY, attach_hub
 from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
 from relayd.bridges.asg_hub import AsgHub
@@ -179,20 +178,12 @@ def register(api: Api) -> None:
 
 def setup(app: web.Application) -> None:
     """Create the hub; start it after the relay, end its streams first on shutdown."""
-    app[ASG_HUB] = AsgHub(app[RELAY])
-    app.cleanup_ctx.append(_hub_lifecycle)
-    app.on_shutdown.append(_close_streams)
+    hub = app[ASG_HUB] = AsgHub(app[RELAY])
 
+    async def close_streams() -> None:
+        hub.close_streams()
 
-async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    hub = app[ASG_HUB]
-    await hub.start()
-    yield
-    await hub.stop()
-
-
-async def _close_streams(app: web.Application) -> None:
-    app[ASG_HUB].close_streams()
+    attach_hub(app, hub, close_streams)
 
 
 def base_url(request: web.Request) -> str:

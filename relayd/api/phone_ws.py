@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from relayd.api.context import RELAY, relay_of
+from relayd.api.context import RELAY, attach_hub, relay_of
 from relayd.api.framework import Api
 from relayd.api.org_auth import OrgAccess, UnknownOrg, authenticate_org
 from relayd.bridges.phone import derived_device_id
@@ -44,20 +43,8 @@ def register(api: Api) -> None:
 
 def setup(app: web.Application) -> None:
     """Create the hub; start it after the relay, close phone sockets first on shutdown."""
-    app[PHONE_HUB] = PhoneHub(app[RELAY])
-    app.cleanup_ctx.append(_hub_lifecycle)
-    app.on_shutdown.append(_close_phones)
-
-
-async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    hub = app[PHONE_HUB]
-    await hub.start()
-    yield
-    await hub.stop()
-
-
-async def _close_phones(app: web.Application) -> None:
-    await app[PHONE_HUB].close_sockets()
+    hub = app[PHONE_HUB] = PhoneHub(app[RELAY])
+    attach_hub(app, hub, hub.close_sockets)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

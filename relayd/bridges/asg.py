@@ -144,25 +144,10 @@ class AsgSimBackend(DeviceSim):
         carrier: str | None = None,
         slot: int | None = None,
     ) -> bool:
-        """Set the SIM's fields; True when something changed."""
-        info = self._info
-        online = online and not self.retired
-        before = (info.online, info.number, info.operator, info.slot)
-        info.online = online
-        info.registered = online
-        info.state = "ready" if online else "offline"
-        if number is not None:
-            info.number = number or None
-        if carrier is not None:
-            info.operator = carrier or None
-        if slot is not None:
-            info.slot = slot
-        return before != (info.online, info.number, info.operator, info.slot)
-
-    def changed(self) -> None:
-        """Tell the relay (events, outbox wake-up)."""
-        if self.events is not None:
-            self.events.on_sim_changed(self._info.id)
+        """Set the SIM's fields; a retired default-SIM line never comes online."""
+        return super().update(
+            online=online and not self.retired, number=number, carrier=carrier, slot=slot
+        )
 
 
 class AsgDevice:

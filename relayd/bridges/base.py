@@ -162,6 +162,33 @@ class DeviceSim:
     async def stop(self) -> None:
         """Nothing to release: the device owns the connection."""
 
+    def update(
+        self,
+        *,
+        online: bool,
+        number: str | None = None,
+        carrier: str | None = None,
+        slot: int | None = None,
+    ) -> bool:
+        """Set the SIM's fields (None leaves one as it is); True when something changed."""
+        info = self._info
+        before = (info.online, info.number, info.operator, info.slot)
+        info.online = online
+        info.registered = online
+        info.state = "ready" if online else "offline"
+        if number is not None:
+            info.number = number or None
+        if carrier is not None:
+            info.operator = carrier or None
+        if slot is not None:
+            info.slot = slot
+        return before != (info.online, info.number, info.operator, info.slot)
+
+    def changed(self) -> None:
+        """Tell the relay (events, outbox wake-up)."""
+        if self.events is not None:
+            self.events.on_sim_changed(self._info.id)
+
 
 def park_sends(futures: Iterable[asyncio.Future[SendReceipt]]) -> None:
     """Relay shutdown: stop waiting; the sends stay `sending` and go back to the device."""

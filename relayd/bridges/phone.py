@@ -219,25 +219,6 @@ class PhoneSimBackend(DeviceSim):
         """Push `send_sms` on this slot and wait for the phone's `send_result`."""
         return await self.device.submit(self.slot, sms)
 
-    def update(
-        self, *, online: bool, number: str | None = None, carrier: str | None = None
-    ) -> bool:
-        """Set the slot's fields; True when something changed."""
-        info = self._info
-        before = (info.online, info.number, info.operator)
-        info.online = online
-        info.registered = online
-        info.state = "ready" if online else "offline"
-        if number is not None:
-            info.number = number or None
-        if carrier is not None:
-            info.operator = carrier or None
-        return before != (info.online, info.number, info.operator)
-
-    def changed(self) -> None:
-        """Tell the relay (events, outbox wake-up)."""
-        if self.events is not None:
-            self.events.on_sim_changed(self._info.id)
 
 
 class PhoneDevice:
