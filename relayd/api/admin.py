@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.framework import Api, id_param, json_response, read_json, validate
 from relayd.api.models import KeyCreate, KeyCreated, KeyList, Ok
 from relayd.exceptions import ApiError
 
@@ -73,8 +73,8 @@ async def create_key(request: web.Request) -> web.Response:
 async def revoke_key(request: web.Request) -> web.Response:
     """DELETE /api/v1/keys/{id}."""
     relay = relay_of(request)
-    raw = request.match_info["id"]
-    if not raw.isdigit() or not await relay.store.keys.revoke_key(int(raw), key_of(request).org):
+    key_id = id_param(request, "active key")
+    if not await relay.store.keys.revoke_key(key_id, key_of(request).org):
         raise ApiError(404, "not_found", "no such active key")
-    relay.auth.forget(int(raw))
+    relay.auth.forget(key_id)
     return json_response({"ok": True})

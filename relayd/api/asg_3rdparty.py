@@ -18,7 +18,8 @@ from relayd import __version__
 from relayd.api.asg_auth import hub_of, third_party_key
 from relayd.api.asg_mobile import device_json, no_content
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.framework import Api, json_response, read_json, row_id, validate
+from relayd.api.models import MAX_TTL
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
@@ -74,7 +75,7 @@ class ThirdPartyMessage(BaseModel):
     simNumber: int | None = Field(None, ge=1, le=16)
     withDeliveryReport: bool | None = None
     priority: int = Field(0, ge=-128, le=127)
-    ttl: int | None = Field(None, ge=5)
+    ttl: int | None = Field(None, ge=5, le=MAX_TTL)
     validUntil: dt.datetime | None = None
     scheduleAt: dt.datetime | None = None
 
@@ -350,8 +351,8 @@ async def _rows(request: web.Request, org: str) -> tuple[str, list[dict[str, Any
     message_id = request.match_info["id"]
     store = hub_of(request).store
     rows = await store.messages_of_request(org, KEY_PREFIX + message_id)
-    if not rows and message_id.isdigit():
-        rows = await store.message_by_id(org, int(message_id))
+    if not rows and (row := row_id(message_id)) is not None:
+        rows = await store.message_by_id(org, row)
     if not rows:
         raise ApiError(404, "not_found", "no such message")
     return message_id, rows

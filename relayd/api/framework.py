@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
 from relayd.exceptions import ApiError
@@ -199,15 +201,84 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
 
 
+INT64_MAX = 2**63 - 1
+"""The largest id a row can have (SQLite's INTEGER); a larger one names nothing."""
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_json(raw: bytes) -> Any:
+    """`raw` as JSON, or a 422 that says what is wrong with it.
+
+    A JSON text may spell a lone UTF-16 surrogate (`"\\ud800"`); Python decodes it to a
+    string that cannot be encoded again (SQLite, logs and answers would fail), so such a
+    text is refused here like any other invalid JSON.
+    """
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if b"\x00" in raw or _SURROGATE_ESCAPE.search(raw):  # NUL: a UTF-16/32 text
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(
+                422,
+                "invalid_json",
+                "the body is not valid JSON: it holds a lone UTF-16 surrogate (\\ud800-\\udfff)",
+            ) from None
+    return data
+
+
 async def read_json(request: web.Request) -> Any:
     """The request's JSON body, or a 422 that says what is wrong with it."""
     raw = await request.read()
     if not raw.strip():
         raise ApiError(422, "invalid_json", "the request body is empty; send a JSON object")
+    return parse_json(raw)
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The text fields of a form body (urlencoded or multipart), or a 4xx naming the fault.
+
+    aiohttp raises plain ValueError/LookupError/RuntimeError on a malformed form (a
+    multipart type without a boundary, an unknown charset, undecodable bytes) and its own
+    HttpProcessingError on a part whose headers do not parse.
+    """
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        form = await request.post()
+    except LookupError:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"unknown charset {request.charset!r}; send the form as UTF-8",
+        ) from None
+    except (ValueError, RuntimeError, TypeError, HttpProcessingError) as exc:
+        if request.content_type == "multipart/form-data" and "boundary" not in (
+            request.headers.get("Content-Type", "")
+        ):
+            message = "multipart/form-data needs a boundary parameter in Content-Type"
+        else:
+            detail = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+            message = f"the form body is malformed: {detail}".strip()
+        raise ApiError(400, "invalid_body", message) from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def row_id(raw: str) -> int | None:
+    """`raw` as a row id (ASCII digits within INT64_MAX), or None when it can name no row."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= INT64_MAX else None
+
+
+def id_param(request: web.Request, what: str, name: str = "id") -> int:
+    """The path parameter `name` as a row id, or a 404 `no such <what>`."""
+    value = row_id(request.match_info[name])
+    if value is None:
+        raise ApiError(404, "not_found", f"no such {what}")
+    return value
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -7,6 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from relayd.api.framework import INT64_MAX
+
+MAX_TTL = 366 * 86400
+"""The longest `ttl` a send may ask for, in seconds."""
+
 
 class SendRequest(BaseModel):
     """POST /api/v1/messages. Also accepts the seed fields `phone_id` and `subject`."""
@@ -26,7 +31,9 @@ class SendRequest(BaseModel):
         None, max_length=100, description="Free label, e.g. `home-assistant`"
     )
     send_at: dt.datetime | None = Field(None, description="Schedule (ISO 8601 with offset)")
-    ttl: int | None = Field(None, gt=0, description="Seconds a queued message may wait")
+    ttl: int | None = Field(
+        None, gt=0, le=MAX_TTL, description="Seconds a queued message may wait (≤ 366 days)"
+    )
     delivery_report: bool | None = None
     encoding: Literal["auto", "gsm7"] = "auto"
     dry_run: bool = False
@@ -117,7 +124,7 @@ class MessageQuery(BaseModel):
     """Filters of GET /api/v1/messages."""
 
     direction: Literal["in", "out"] | None = None
-    since_id: int = Field(0, ge=0)
+    since_id: int = Field(0, ge=0, le=INT64_MAX)
     limit: int = Field(100, ge=1, le=1000)
     sim: str | None = None
     peer: str | None = None

@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json
+from relayd.api.framework import Api, json_response, read_form, read_json
 from relayd.api.models import SendResult
 from relayd.api.v1 import send_results
 from relayd.auth import credentials_from, require_scope
@@ -142,8 +142,7 @@ async def _fields(request: web.Request) -> dict[str, Any]:
     if request.method != "POST" or not request.can_read_body:
         return fields
     if request.content_type in FORM_TYPES:
-        form = await request.post()
-        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+        fields.update(await read_form(request))
         return fields
     data = await read_json(request)
     if not isinstance(data, dict):

@@ -14,15 +14,12 @@ cursor where it is. Auth is an API key (`Authorization: Bearer`); the seed's pCh
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api, json_response, validate
+from relayd.api.framework import INT64_MAX, Api, json_response, parse_json, validate
 from relayd.api.models import Message
-from relayd.exceptions import ApiError
 
 TAGS = ("seed 000/001",)
 
@@ -38,7 +35,10 @@ class PollRequest(BaseModel):
     )
     limit: int = Field(20, ge=1, le=1000)
     since_id: int | None = Field(
-        None, ge=0, description="Messages after this id; the cursor is neither read nor moved"
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Messages after this id; the cursor is neither read nor moved",
     )
 
 
@@ -69,10 +69,7 @@ async def poll(request: web.Request) -> web.Response:
     relay = relay_of(request)
     key = key_of(request)
     raw = await request.read()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    data = parse_json(raw) if raw.strip() else {}
     body = validate(PollRequest, data)
     cursor = body.chat_address or ""
     after = (

@@ -13,7 +13,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.framework import (
+    Api,
+    id_param,
+    json_response,
+    query_model,
+    read_json,
+    validate,
+)
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
 
@@ -225,7 +232,7 @@ async def send_sms(request: web.Request) -> web.Response:
 async def get_sms(request: web.Request) -> web.Response:
     """GET /api/messaging/sms/{id}."""
     message = await relay_of(request).store.messages.get_message(
-        key_of(request).org, _id(request, "message")
+        key_of(request).org, id_param(request, "message")
     )
     if message is None:
         raise ApiError(404, "not_found", "no such message")
@@ -264,7 +271,7 @@ async def voice(request: web.Request) -> web.Response:
 
 async def get_voice(request: web.Request) -> web.Response:
     """GET /api/messaging/voice/{id}."""
-    call = await relay_of(request).store.calls.get(key_of(request).org, _id(request, "call"))
+    call = await relay_of(request).store.calls.get(key_of(request).org, id_param(request, "call"))
     if call is None:
         raise ApiError(404, "not_found", "no such call")
     return json_response(_call_record(call))
@@ -284,13 +291,6 @@ async def history(request: web.Request) -> web.Response:
 
 
 # --- shapes ------------------------------------------------------------------------------
-
-
-def _id(request: web.Request, what: str) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise ApiError(404, "not_found", f"no such {what}")
-    return int(raw)
 
 
 def _numbers(request: web.Request) -> dict[str, str | None]:

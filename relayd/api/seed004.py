@@ -6,14 +6,21 @@ checked before the body is validated, so a request without them is always a 401.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.framework import (
+    INT64_MAX,
+    Api,
+    json_response,
+    parse_json,
+    query_model,
+    read_json,
+    validate,
+)
 from relayd.api.org_auth import OrgAccess, authenticate_org
 from relayd.api.phone_ws import PHONE_HUB
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
@@ -87,7 +94,7 @@ class SeedMessagesQuery(BaseModel):
     """Filters of GET /messages/{org}."""
 
     limit: int = Field(100, ge=1, le=1000)
-    since_id: int = Field(0, ge=0)
+    since_id: int = Field(0, ge=0, le=INT64_MAX)
     direction: str | None = Field(None, pattern="^(in|out)$")
     sim: str | None = Field(None, description="SIM number or slot index")
 
@@ -163,8 +170,8 @@ async def _lenient_body(request: web.Request) -> dict[str, Any]:
     """The JSON object of the body, or {} (credentials are looked for before validation)."""
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = parse_json(raw) if raw.strip() else {}
+    except ApiError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -7,7 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.framework import (
+    Api,
+    id_param,
+    json_response,
+    query_model,
+    read_json,
+    validate,
+)
 from relayd.api.models import (
     CancelResult,
     ConversationList,
@@ -150,17 +157,10 @@ def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
     )
 
 
-def _message_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise ApiError(404, "not_found", "no such message")
-    return int(raw)
-
-
 async def get_message(request: web.Request) -> web.Response:
     """GET /api/v1/messages/{id}."""
     message = await relay_of(request).store.messages.get_message(
-        key_of(request).org, _message_id(request)
+        key_of(request).org, id_param(request, "message")
     )
     if message is None:
         raise ApiError(404, "not_found", "no such message")
@@ -187,7 +187,7 @@ async def cancel_message(request: web.Request) -> web.Response:
     """DELETE /api/v1/messages/{id}: only a message still queued can be cancelled."""
     relay = relay_of(request)
     org = key_of(request).org
-    message_id = _message_id(request)
+    message_id = id_param(request, "message")
     current = await relay.store.messages.get_message(org, message_id)
     if current is None or current["direction"] != "out":
         raise ApiError(404, "not_found", "no such message")

@@ -9,7 +9,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.framework import (
+    Api,
+    id_param,
+    json_response,
+    query_model,
+    read_json,
+    validate,
+)
 from relayd.api.models import Ok
 from relayd.exceptions import ApiError
 from relayd.store.rows import iso
@@ -358,10 +365,8 @@ async def test_webhook(request: web.Request) -> web.Response:
 
 async def _endpoint_of(request: web.Request) -> Endpoint:
     """The endpoint named in the path, of the key's org; 404 for any other."""
-    raw = request.match_info["id"]
-    endpoint = None
-    if raw.isdigit():
-        endpoint = await relay_of(request).webhooks.store.get(key_of(request).org, int(raw))
+    endpoint_id = id_param(request, "webhook")
+    endpoint = await relay_of(request).webhooks.store.get(key_of(request).org, endpoint_id)
     if endpoint is None:
         raise ApiError(404, "not_found", "no such webhook")
     return endpoint
