@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 ARCH ?= $(shell uname -m)
 
-.PHONY: run test lint bench dist clean
+.PHONY: run test lint fuzz bench dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)  ## start relayd (demo modem, ./var/, 127.0.0.1:8080 unless a conf
 
 test: $(STAMP)  ## the whole suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+fuzz: $(STAMP)  ## the fuzz and property suite, long: every schemathesis phase, many examples
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-60} FUZZ_PHASES=$${FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=0 \
+	tests/test_fuzz_api.py tests/test_fuzz_regressions.py tests/fuzz $(ARGS)
 
 lint: $(STAMP)  ## ruff + mypy (strict on relayd and modem)
 	$(BIN)/ruff check relayd modem tests bench

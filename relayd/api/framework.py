@@ -121,11 +121,14 @@ class Api:
         """OpenAPI 3.1 of every registered route."""
         schemas: dict[str, Any] = {}
 
-        def ref(model: type[BaseModel]) -> dict[str, str]:
+        def ref_schema(model: type[BaseModel]) -> dict[str, Any]:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, sub in schema.pop("$defs", {}).items():
                 schemas[name] = sub
-            schemas[model.__name__] = schema
+            return schema
+
+        def ref(model: type[BaseModel]) -> dict[str, str]:
+            schemas[model.__name__] = ref_schema(model)
             return {"$ref": f"#/components/schemas/{model.__name__}"}
 
         error_ref = ref(ErrorResponse)
@@ -142,6 +145,7 @@ class Api:
                 for name in _path_params(spec.path)
             ]
             if spec.query is not None:
+                properties = ref_schema(spec.query).get("properties", {})
                 for name, info in spec.query.model_fields.items():
                     params.append(
                         {
@@ -149,7 +153,7 @@ class Api:
                             "in": "query",
                             "required": info.is_required(),
                             "description": info.description or "",
-                            "schema": {"type": "string"},
+                            "schema": _query_schema(properties.get(info.alias or name, {})),
                         }
                     )
             if params:
@@ -195,6 +199,17 @@ class Api:
                 },
             },
         }
+
+
+def _query_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query model's property as a parameter schema: a query string cannot say `null`."""
+    schema = {k: v for k, v in prop.items() if k not in ("title", "description", "default")}
+    branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1:
+        schema |= branches[0]
+    elif branches:
+        schema["anyOf"] = branches
+    return schema or {"type": "string"}
 
 
 def _path_params(path: str) -> list[str]:

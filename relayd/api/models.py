@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relayd.api.framework import INT64_MAX
+from relayd.sending import MAX_RECIPIENTS
+
+E164: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\+[1-9][0-9]{9,12}$",
+    "examples": ["+15551230001"],
+}
+"""A phone number as the document shows it: E.164 (the API also reads national forms)."""
 
 MAX_TTL = 366 * 86400
 """The longest `ttl` a send may ask for, in seconds."""
@@ -18,12 +26,21 @@ class SendRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    to: str | list[str] = Field(description="E.164 number, or a list of them (one message each)")
-    text: str = Field(description="Message text; long texts are sent as multipart SMS")
+    to: str | list[str] = Field(
+        description="E.164 number, or a list of them (one message each); national forms are "
+        "read in `[sms] default_region`",
+        json_schema_extra={"anyOf": [E164, {"type": "array", "items": E164, "minItems": 1,
+                                            "maxItems": MAX_RECIPIENTS}]},
+    )
+    text: str = Field(
+        description="Message text; long texts are sent as multipart SMS",
+        json_schema_extra={"minLength": 1},
+    )
     channel: str = Field(
         "sms",
         description="`sms`; `email` (needs [email] smtp_host; `to` is an address); `notify` (the "
         "org's phones and web UI; `to` is ignored). Others answer 422 naming the served ones",
+        json_schema_extra={"enum": ["sms", "email", "notify"]},
     )
     sim: str | int | None = Field(None, description="SIM id, name, number or slot index")
     idempotency_key: str | None = Field(None, max_length=200)

@@ -80,7 +80,7 @@ def register(api: Api) -> None:
         scope="send",
         body=CallRequest,
         response=CallResult,
-        extra_responses={409: "No modem online", 502: "The call failed"},
+        extra_responses={409: "No modem online, or it is on another call", 502: "The call failed"},
     )(call)
 
 
@@ -100,7 +100,7 @@ def _pick(request: web.Request, wanted: str | None, capability: str) -> SimBacke
 
 
 def _failed(exc: SendFailed) -> ApiError:
-    status = 409 if exc.code == "offline" else 422 if exc.code == "invalid" else 502
+    status = {"offline": 409, "sim_busy": 409, "invalid": 422}.get(exc.code, 502)
     return ApiError(status, exc.code, exc.message)
 
 

@@ -59,6 +59,7 @@ class ModemBackend:
     def __init__(self, modem: Modem, *, org: str = "default") -> None:
         self.modem = modem
         self._events: BackendEvents | None = None
+        self._calling = False  # one voice call at a time: a second ATD is refused by the modem
         self._info = SimInfo(
             id=f"modem:{modem.name}", kind="modem", name=modem.name, org=org, state="starting"
         )
@@ -158,6 +159,14 @@ class ModemBackend:
 
     async def call(self, to: str, ring_seconds: float) -> str:
         """Ring ``to`` for ``ring_seconds`` and hang up; returns how the call ended."""
+        if self._calling:
+            raise SendFailed(
+                "sim_busy",
+                "this SIM is on another call; try again when it has ended",
+                transient=True,
+                not_sent=True,
+            )
+        self._calling = True
         try:
             return await self.modem.ring(to, ring_seconds)
         except ValueError as err:
@@ -166,6 +175,8 @@ class ModemBackend:
             raise SendFailed("offline", str(err), transient=True, not_sent=True) from err
         except ModemError as err:
             raise SendFailed("call_failed", str(err), transient=True, not_sent=False) from err
+        finally:
+            self._calling = False
 
     # -- modem callbacks ------------------------------------------------------------------
 

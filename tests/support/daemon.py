@@ -90,18 +90,23 @@ class RelaydProcess:
     port: int
     host: str = "127.0.0.1"
     log_level: str = "WARNING"
+    run_args: tuple[str, ...] = ()  # more options of `relayd run`, e.g. ("--demo",)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     startup_seconds: list[float] = field(default_factory=list)
 
     @classmethod
     def create(
-        cls, directory: Path, extra_config: str = "", log_level: str = "WARNING"
+        cls,
+        directory: Path,
+        extra_config: str = "",
+        log_level: str = "WARNING",
+        run_args: tuple[str, ...] = (),
     ) -> RelaydProcess:
         """Write a config with a free port in `directory`; nothing is started yet."""
         port = free_port()
         config = write_config(directory, port, extra_config)
-        return cls(directory, config, port, log_level=log_level)
+        return cls(directory, config, port, log_level=log_level, run_args=run_args)
 
     # --- paths ----------------------------------------------------------------------
 
@@ -156,7 +161,12 @@ class RelaydProcess:
             log.flush()
             self.process = subprocess.Popen(
                 relayd_command(
-                    "run", "--config", str(self.config_path), "--log-level", self.log_level
+                    "run",
+                    "--config",
+                    str(self.config_path),
+                    "--log-level",
+                    self.log_level,
+                    *self.run_args,
                 ),
                 cwd=self.directory,
                 env=clean_env(),
