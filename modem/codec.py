@@ -441,8 +441,8 @@ def _relative_validity(minutes: int) -> int:
 def _encode_timestamp(value: datetime, name: str) -> bytes:
     if value.utcoffset() is None:
         raise CodecError(f"{name} must be timezone-aware")
-    if not 2000 <= value.year <= 2099:
-        raise CodecError(f"{name}: a PDU timestamp holds years 2000-2099, not {value.year}")
+    if not 1969 <= value.year <= 2068:  # two digits, read back with the %y pivot (69 -> 1969)
+        raise CodecError(f"{name}: a PDU timestamp holds years 1969-2068, not {value.year}")
     return bytes(_pdu._encodeTimestamp(value))
 
 
@@ -452,8 +452,6 @@ def _decode_timestamp(raw: bytes) -> datetime:
         offset = parsed.utcoffset()
         if offset is None:
             raise ValueError("no offset")
-        if parsed.year < 2000:  # two digits: gsmmodem reads 69-99 as 19xx, SMS are 20xx
-            parsed = parsed.replace(year=parsed.year + 100)
         return parsed.replace(tzinfo=timezone(offset))
     except (ValueError, TypeError) as err:
         raise CodecError(f"bad timestamp {raw.hex().upper()}: {err}") from err

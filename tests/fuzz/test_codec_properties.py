@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,7 +36,7 @@ NUMBERS = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
 TEXTS = st.text(st.characters(exclude_categories=("Cs",)), max_size=600)
 GSM7_TEXTS = st.text(st.sampled_from("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€\f"), max_size=500)
 TIMES = st.datetimes(
-    min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 12, 31),
+    min_value=dt.datetime(1969, 1, 2), max_value=dt.datetime(2068, 12, 30),
     timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=2)),
                                dt.timezone(dt.timedelta(hours=-5, minutes=-45))]),
 ).map(lambda t: t.replace(microsecond=0))
@@ -115,6 +116,12 @@ def decodes_or_says_why(hex_pdu: str, has_smsc: bool) -> None:
     except CodecError as exc:
         decoded = exc
     assert isinstance(decoded, Deliver | StatusReport | Submit) or str(decoded), decoded
+
+
+@given(TIMES.map(lambda t: t.replace(year=t.year + 100)))
+def test_a_timestamp_that_would_read_back_as_another_century_is_refused(scts: dt.datetime) -> None:
+    with pytest.raises(CodecError, match="1969-2068"):
+        encode_deliver("+15551230001", "x", scts=scts)
 
 
 @given(st.binary(max_size=200), st.booleans())
