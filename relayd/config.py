@@ -157,6 +157,10 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     _apply_env(data, os.environ if env is None else env)
@@ -196,7 +200,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             if field_name is None:
                 continue
             alias = fields[field_name].alias or field_name
-            data.setdefault(section, {})[alias] = _parse_env_value(raw)
+            table = data.setdefault(section, {})
+            if isinstance(table, dict):  # else validation names the section that is no table
+                table[alias] = _parse_env_value(raw)
             break
 
 
