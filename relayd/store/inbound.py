@@ -34,7 +34,9 @@ class InboundStore:
         """Store one SMS or part; return the message when a whole new one is now stored."""
 
         def op(tx: Tx) -> dict[str, Any] | None:
-            if concat is None or concat[1] <= 1:
+            if concat is None or concat[1] <= 1 or not 1 <= concat[2] <= concat[1]:
+                # Not a part of anything (23.040: a bad sequence number voids the element):
+                # a message of its own, so its text is neither lost nor spliced into another.
                 return _insert_received(
                     tx, org, sim, sender, text, encoding, received_at, external_id, partial=False
                 )
