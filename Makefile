@@ -24,7 +24,8 @@ test: $(STAMP)  ## the whole suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
 
 fuzz: $(STAMP)  ## the fuzz and property suite, long: every schemathesis phase, many examples
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-60} FUZZ_PHASES=$${FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-60} FUZZ_WORKERS=1 \
+	FUZZ_PHASES=$${FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=0 \
 	tests/test_fuzz_api.py tests/test_fuzz_regressions.py tests/fuzz $(ARGS)
 

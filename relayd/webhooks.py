@@ -67,9 +67,9 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 HA_EVENT = "sms.incoming_sms"
 TEST_EVENT = "webhook.test"
 KINDS = ("standard", "homeassistant")
-_EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
-_RESERVED_HEADERS = frozenset(
+EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+RESERVED_HEADERS = frozenset(
     {"content-type", "content-length", "host", "webhook-id", "webhook-timestamp",
      "webhook-signature", "transfer-encoding", "connection"}
 )  # fmt: skip
@@ -132,7 +132,7 @@ def check_events(events: Sequence[str], kind: str) -> tuple[str, ...]:
     if not events:
         raise ValueError("list at least one event type, e.g. sms.received, or *")
     for event in events:
-        if not _EVENT_PATTERN.match(event):
+        if not EVENT_PATTERN.match(event):
             raise ValueError(f"{event!r} is not an event type such as sms.received or sms.*")
     return tuple(dict.fromkeys(events))
 
@@ -142,9 +142,9 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
     if len(headers) > 20:
         raise ValueError("at most 20 extra headers")
     for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
+        if not HEADER_NAME.match(name):
             raise ValueError(f"{name!r} is not a valid header name")
-        if name.lower() in _RESERVED_HEADERS:
+        if name.lower() in RESERVED_HEADERS:
             raise ValueError(f"{name} is set by relayd itself")
         if "\r" in value or "\n" in value or len(value) > 4096:
             raise ValueError(f"the value of {name} must be one line of at most 4096 characters")

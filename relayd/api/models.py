@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relayd.api.framework import INT64_MAX
+from relayd.api.schemas import E164
 from relayd.sending import MAX_RECIPIENTS
-
-E164: dict[str, Any] = {
-    "type": "string",
-    "pattern": r"^\+[1-9][0-9]{9,12}$",
-    "examples": ["+15551230001"],
-}
-"""A phone number as the document shows it: E.164 (the API also reads national forms)."""
 
 MAX_TTL = 366 * 86400
 """The longest `ttl` a send may ask for, in seconds."""

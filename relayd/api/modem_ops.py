@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.schemas import E164
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
@@ -30,7 +31,9 @@ class _CallCapable(Protocol):
 class UssdRequest(BaseModel):
     """POST /api/v1/ussd."""
 
-    code: str = Field(description="USSD code, e.g. *100#")
+    code: str = Field(
+        description="USSD code, e.g. *100#", json_schema_extra={"pattern": USSD_RE.pattern}
+    )
     sim: str | None = Field(None, description="SIM id or name; default: the first modem online")
 
 
@@ -46,7 +49,7 @@ class UssdResult(BaseModel):
 class CallRequest(BaseModel):
     """POST /api/v1/calls: ring a number, then hang up (alarm-style alert)."""
 
-    to: str
+    to: str = Field(description="The number to ring", json_schema_extra=E164)
     sim: str | None = None
     ring_seconds: float = Field(20.0, gt=0, le=120)
 
@@ -70,7 +73,11 @@ def register(api: Api) -> None:
         scope="admin",
         body=UssdRequest,
         response=UssdResult,
-        extra_responses={409: "No modem online", 502: "The network refused"},
+        extra_responses={
+            409: "No modem online",
+            422: "The network refused the code",
+            502: "The modem failed",
+        },
     )(ussd)
     api.route(
         "POST",
@@ -100,7 +107,9 @@ def _pick(request: web.Request, wanted: str | None, capability: str) -> SimBacke
 
 
 def _failed(exc: SendFailed) -> ApiError:
-    status = {"offline": 409, "sim_busy": 409, "invalid": 422}.get(exc.code, 502)
+    """409 when the SIM cannot now, 422 when the network refuses this request for good
+    (an unknown USSD code: retrying will not help), 502 when the modem itself failed."""
+    status = {"offline": 409, "sim_busy": 409}.get(exc.code, 502 if exc.transient else 422)
     return ApiError(status, exc.code, exc.message)
 
 
