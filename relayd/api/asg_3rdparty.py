@@ -20,6 +20,7 @@ from relayd.api.asg_mobile import device_json, no_content
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, read_json, row_id, validate
 from relayd.api.models import MAX_TTL
+from relayd.api.schemas import E164, URL_SCHEMA
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
@@ -56,7 +57,7 @@ class TextContent(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    text: str = Field(max_length=65535)
+    text: str = Field(max_length=65535, json_schema_extra={"minLength": 1})
 
 
 class ThirdPartyMessage(BaseModel):
@@ -70,7 +71,7 @@ class ThirdPartyMessage(BaseModel):
     textMessage: TextContent | None = None
     dataMessage: dict[str, Any] | None = None
     mmsMessage: dict[str, Any] | None = None
-    phoneNumbers: list[str] = Field(min_length=1, max_length=100)
+    phoneNumbers: list[str] = Field(min_length=1, max_length=100, json_schema_extra={"items": E164})
     isEncrypted: bool = False
     simNumber: int | None = Field(None, ge=1, le=16)
     withDeliveryReport: bool | None = None
@@ -87,8 +88,8 @@ class ThirdPartyWebhook(BaseModel):
 
     id: str | None = Field(None, max_length=36)
     deviceId: str | None = Field(None, max_length=64)
-    url: str = Field(min_length=8, max_length=2048)
-    event: str
+    url: str = Field(min_length=8, max_length=2048, json_schema_extra=URL_SCHEMA)
+    event: str = Field(json_schema_extra={"enum": list(WEBHOOK_EVENTS)})
 
 
 def register(api: Api) -> None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.schemas import E164
 from relayd.auth import require_scope
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
@@ -31,8 +32,8 @@ class TwilioMessageRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     SerialNumber: str = Field(min_length=1, max_length=80, description="The chatbot's id")
-    ToPhoneNumber: str = Field(min_length=1, max_length=40)
-    Message: str
+    ToPhoneNumber: str = Field(min_length=1, max_length=40, json_schema_extra=E164)
+    Message: str = Field(json_schema_extra={"minLength": 1})
 
 
 class EnvelopeData(BaseModel):

@@ -21,6 +21,7 @@ from relayd.api.framework import (
     read_json,
     validate,
 )
+from relayd.api.schemas import E164
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
 
@@ -47,8 +48,8 @@ class SmsRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    to: str = Field(description="E.164 number")
-    body: str = Field(description="Message text")
+    to: str = Field(description="E.164 number", json_schema_extra=E164)
+    body: str = Field(description="Message text", json_schema_extra={"minLength": 1})
     sim: str | None = Field(None, description="SIM id, name, number or slot; default: routing")
     idempotency_key: str | None = Field(None, max_length=200)
 
@@ -68,7 +69,7 @@ class VoiceRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    to: str
+    to: str = Field(json_schema_extra=E164)
     prompt: str | None = Field(None, max_length=2000)
     sim: str | None = None
     ring_seconds: float = Field(20.0, gt=0, le=120)

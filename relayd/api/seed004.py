@@ -23,6 +23,7 @@ from relayd.api.framework import (
 )
 from relayd.api.org_auth import OrgAccess, authenticate_org
 from relayd.api.phone_ws import PHONE_HUB
+from relayd.api.schemas import E164, nullable
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
@@ -56,8 +57,8 @@ class SeedSendItem(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    to: str = Field(min_length=1, max_length=40)
-    body: str
+    to: str = Field(min_length=1, max_length=40, json_schema_extra=E164)
+    body: str = Field(json_schema_extra={"minLength": 1})
     sim: str | int | None = Field(None, description="SIM number or slot index; omitted: routing")
 
 
@@ -68,8 +69,8 @@ class SeedSendBody(BaseModel):
 
     secret_key: str | None = None
     sim: str | int | None = None
-    to: str | None = Field(None, max_length=40)
-    body: str | None = None
+    to: str | None = Field(None, max_length=40, json_schema_extra=nullable(E164))
+    body: str | None = Field(None, json_schema_extra=nullable({"type": "string", "minLength": 1}))
     messages: list[SeedSendItem] | None = Field(None, max_length=100)
 
 
