@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from relayd.webhooks import ATTEMPT_TIMEOUT  # a test-fire waits this long for the receiver
 from tests.support.daemon import RelaydProcess, clean_env, http_get
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
@@ -97,7 +98,8 @@ def schemathesis(
         sys.executable, "-m", "schemathesis.cli", "--no-color", *settings,
         "run", f"{daemon.url}/api/openapi.json",
         "--max-examples", str(EXAMPLES), "--seed", SEED, "--phases", PHASES,
-        "--workers", WORKERS, "--request-timeout", "10", "--output-truncate", "false",
+        "--workers", WORKERS, "--request-timeout", str(ATTEMPT_TIMEOUT + 5),
+        "--output-truncate", "false",
         "--exclude-path-regex", STREAMS, "--suppress-health-check", "all",
         *args,
     ]

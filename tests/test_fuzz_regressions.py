@@ -148,3 +148,63 @@ async def test_a_well_formed_multipart_form_still_sends_on_notify(relay: RelayCl
     )
     assert status == 202, body
     assert [m["to"] for m in body["messages"]] == [NUMBER]
+
+
+# Integers that are matched against SIM slots or kept as text, never bound as SQLite integers
+# (a huge one is `unknown_sim`, or a phone's own message id).
+AS_TEXT = (".sim.anyOf[1]", "PhoneInbound.properties.id.anyOf[1]")
+
+
+def _integers_without_bound(schema: object, where: str, components: dict[str, object]) -> list[str]:
+    """Paths of integer schemas in `schema` (refs followed) that do not cap the value at INT64_MAX."""
+    found: list[str] = []
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            return _integers_without_bound(components[name], f"{where}->{name}", components)
+        cap = min(schema.get("maximum", INT64_MAX + 1), schema.get("exclusiveMaximum", INT64_MAX + 2) - 1)
+        if schema.get("type") == "integer" and cap > INT64_MAX and not where.endswith(AS_TEXT):
+            found.append(where)
+        for key, sub in schema.items():
+            found += _integers_without_bound(sub, f"{where}.{key}", components)
+    elif isinstance(schema, list):
+        for i, sub in enumerate(schema):
+            found += _integers_without_bound(sub, f"{where}[{i}]", components)
+    return found
+
+
+async def test_every_integer_a_request_can_carry_is_capped_at_int64(relay: RelayClient) -> None:
+    """SQLite stores int64: a larger id, limit or ttl in a body or query would be a 500."""
+    status, document = await relay.call("GET", "/api/openapi.json")
+    assert status == 200
+    components = document["components"]["schemas"]
+    unbounded: list[str] = []
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            for param in op.get("parameters", []):
+                unbounded += _integers_without_bound(
+                    param["schema"], f"{method} {path} ?{param['name']}", components
+                )
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body:
+                unbounded += _integers_without_bound(body["schema"], f"{method} {path}", components)
+    assert unbounded == []
+
+
+async def test_webhook_delivery_ids_beyond_int64_are_422_naming_the_field(
+    relay: RelayClient,
+) -> None:
+    """Found by `make fuzz`: ?before_id=191934584281501797860769792 was a 500."""
+    status, created = await relay.call(
+        "POST", "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}
+    )
+    assert status == 201, created
+    hook = created["webhook"]["id"]
+    status, body = await relay.call(
+        "GET", f"/api/v1/webhooks/{hook}/deliveries?before_id={BEYOND_INT64}"
+    )
+    assert status == 422 and _error(body)["field"] == "before_id"
+    status, body = await relay.call(
+        "POST", f"/api/v1/webhooks/{hook}/replay", json={"delivery_id": int(BEYOND_INT64)}
+    )
+    assert status == 422 and _error(body)["field"] == "delivery_id"

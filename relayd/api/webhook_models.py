@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.framework import INT64_MAX
 from relayd.api.schemas import EVENTS_SCHEMA, HEADERS_SCHEMA, SECRET_SCHEMA, URL_SCHEMA, nullable
 
 
@@ -127,7 +128,9 @@ class DeliveryQuery(BaseModel):
     """Filters of the delivery log."""
 
     status: Literal["pending", "delivered", "failed"] | None = None
-    before_id: int | None = Field(None, ge=1, description="Only deliveries older than this id")
+    before_id: int | None = Field(
+        None, ge=1, le=INT64_MAX, description="Only deliveries older than this id"
+    )
     limit: int = Field(50, ge=1, le=500)
 
 
@@ -137,7 +140,10 @@ class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     delivery_id: int | None = Field(
-        None, description="One delivery to send again; omitted: every failed delivery"
+        None,
+        ge=1,
+        le=INT64_MAX,
+        description="One delivery to send again; omitted: every failed delivery",
     )
 
 
