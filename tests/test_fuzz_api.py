@@ -61,7 +61,7 @@ pytestmark = pytest.mark.timeout(TIMEOUT * 3 + 120)
 
 @pytest.fixture(scope="module")
 def demo_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelaydProcess]:
-    """A daemon with the demo modem; an extra admin key for the fuzzer (the first one stays)."""
+    """A daemon with the demo modem, whose callee hangs up after 0.5 s."""
     daemon = RelaydProcess.create(
         tmp_path_factory.mktemp("fuzz"),
         "[demo]\nsend_delay = 0.01\nreport_delay = 0.01\n",
