@@ -6,6 +6,7 @@ used to end in `500 internal`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -208,3 +209,15 @@ async def test_webhook_delivery_ids_beyond_int64_are_422_naming_the_field(
         "POST", f"/api/v1/webhooks/{hook}/replay", json={"delivery_id": int(BEYOND_INT64)}
     )
     assert status == 422 and _error(body)["field"] == "delivery_id"
+
+
+async def test_a_webhook_deleted_while_it_is_created_never_makes_a_500(relay: RelayClient) -> None:
+    """Found by the fuzzer with two workers: create read its row back after the commit, so a
+    DELETE of the new id in between left nothing to read (AssertionError, 500)."""
+    calls = []
+    for _ in range(30):
+        calls.append(relay.call("POST", "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/h"}))
+        calls += [relay.call("DELETE", f"/api/v1/webhooks/{i}") for i in range(1, 31)]
+    results = await asyncio.gather(*calls)
+    statuses = {status for status, _ in results}
+    assert 201 in statuses and statuses <= {200, 201, 404}, statuses

@@ -20,7 +20,7 @@ from relayd.api.asg_mobile import device_json, no_content
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, read_json, row_id, validate
 from relayd.api.models import MAX_TTL
-from relayd.api.schemas import E164, URL_SCHEMA
+from relayd.api.schemas import E164
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
@@ -60,17 +60,31 @@ class TextContent(BaseModel):
     text: str = Field(max_length=65535, json_schema_extra={"minLength": 1})
 
 
+TEXT_ONLY: dict[str, Any] = {
+    "anyOf": [{"type": "null"}],
+    "description": "Refused (422 unsupported_content): relayd sends text SMS only",
+}
+
+
 class ThirdPartyMessage(BaseModel):
     """POST /messages (the app's `Message`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={  # the text in `textMessage.text` or `message`; no data or MMS here
+            "anyOf": [
+                {"required": ["textMessage"], "properties": {"textMessage": {"type": "object"}}},
+                {"required": ["message"], "properties": {"message": {"type": "string"}}},
+            ],
+        },
+    )
 
     id: str | None = Field(None, max_length=36)
     deviceId: str | None = Field(None, max_length=64)
-    message: str | None = Field(None, max_length=65535)
+    message: str | None = Field(None, max_length=65535, json_schema_extra={"minLength": 1})
     textMessage: TextContent | None = None
-    dataMessage: dict[str, Any] | None = None
-    mmsMessage: dict[str, Any] | None = None
+    dataMessage: dict[str, Any] | None = Field(None, json_schema_extra=TEXT_ONLY)
+    mmsMessage: dict[str, Any] | None = Field(None, json_schema_extra=TEXT_ONLY)
     phoneNumbers: list[str] = Field(min_length=1, max_length=100, json_schema_extra={"items": E164})
     isEncrypted: bool = False
     simNumber: int | None = Field(None, ge=1, le=16)
@@ -88,7 +102,12 @@ class ThirdPartyWebhook(BaseModel):
 
     id: str | None = Field(None, max_length=36)
     deviceId: str | None = Field(None, max_length=64)
-    url: str = Field(min_length=8, max_length=2048, json_schema_extra=URL_SCHEMA)
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        description="https://, or http://127.0.0.1 (the phone itself)",
+        json_schema_extra={"pattern": r"^(https://[^\s/]+|[hH][tT][tT][pP]://127\.0\.0\.1)(/\S*)?$"},
+    )
     event: str = Field(json_schema_extra={"enum": list(WEBHOOK_EVENTS)})
 
 
