@@ -221,3 +221,41 @@ async def test_a_webhook_deleted_while_it_is_created_never_makes_a_500(relay: Re
     results = await asyncio.gather(*calls)
     statuses = {status for status, _ in results}
     assert 201 in statuses and statuses <= {200, 201, 404}, statuses
+
+
+async def test_a_json_number_of_5000_digits_is_422_not_a_500(relay: RelayClient) -> None:
+    """Python refuses int() of more than 4300 digits with ValueError (not a JSONDecodeError)."""
+    raw = b'{"to": "+15551230001", "text": "x", "ttl": ' + b"1" * 5000 + b"}"
+    status, body = await relay.call(
+        "POST", "/api/v1/messages", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 422 and _error(body)["code"] == "invalid_json"
+
+
+async def test_json_nested_past_the_recursion_limit_is_422_not_a_500(relay: RelayClient) -> None:
+    raw = b"[" * 30000 + b"]" * 30000  # within the 64 KiB body limit
+    status, body = await relay.call(
+        "POST", "/api/v1/messages", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert status == 422 and "deeply" in str(_error(body)["message"])
+
+
+async def test_a_path_id_of_5000_digits_is_404(relay: RelayClient) -> None:
+    status, body = await relay.call("GET", f"/api/v1/messages/{'1' * 5000}")
+    assert status == 404 and _error(body)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("last_event_id", ["²", "1" * 5000, BEYOND_INT64])
+async def test_an_unreadable_last_event_id_streams_from_now(
+    relay: RelayClient, last_event_id: str
+) -> None:
+    headers = {**relay.headers(), "Last-Event-ID": last_event_id}
+    async with relay.http.get("/api/v1/events", headers=headers) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        _, sent = await relay.call("POST", "/api/v1/messages", json={"to": NUMBER, "text": "x"})
+        async with asyncio.timeout(10):
+            while True:
+                line = (await resp.content.readline()).decode()
+                if line.startswith("data:") and f'"id":{sent["id"]}' in line:
+                    break

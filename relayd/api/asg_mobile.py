@@ -31,7 +31,7 @@ from relayd.api.asg_auth import (
     verify_password,
 )
 from relayd.api.context import RELAY, attach_hub
-from relayd.api.framework import Api, json_response, parse_json, read_json, validate
+from relayd.api.framework import Api, json_response, parse_json, read_json, row_id, validate
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
 from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
@@ -320,7 +320,7 @@ async def post_phone_webhook(request: web.Request) -> web.Response:
     expected = hmac.new(device.signing_key.encode(), raw + stamp.encode(), hashlib.sha256)
     if not hmac.compare_digest(expected.hexdigest(), signature):
         raise unauthorized("the signature does not match this device's key", "Signature")
-    stamped = int(stamp) if stamp.isascii() and stamp.isdigit() else 0
+    stamped = row_id(stamp) or 0
     if abs(time.time() - stamped) > SIGNATURE_WINDOW:
         raise unauthorized("the timestamp is too old or too far ahead", "Signature")
     event = validate(PhoneWebhook, parse_json(raw))

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api
+from relayd.api.framework import Api, row_id
 from relayd.events import CLOSE
 from relayd.store.rows import iso
 
@@ -46,7 +46,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     relay = relay_of(request)
     org = key_of(request).org
     raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
-    last = int(raw_last) if raw_last and raw_last.strip().isdigit() else None
+    last = row_id(raw_last.strip()) if raw_last else None
     wanted = {t for t in request.query.get("types", "").split(",") if t}
     sub = relay.bus.subscribe(org)  # before reading the log, so nothing falls in between
     response = web.StreamResponse(

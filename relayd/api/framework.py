@@ -227,12 +227,19 @@ def parse_json(raw: bytes) -> Any:
 
     A JSON text may spell a lone UTF-16 surrogate (`"\\ud800"`); Python decodes it to a
     string that cannot be encoded again (SQLite, logs and answers would fail), so such a
-    text is refused here like any other invalid JSON.
+    text is refused here like any other invalid JSON. So are texts nested deeper than
+    Python's recursion limit and integers past its 4300-digit conversion limit.
     """
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise ApiError(422, "invalid_json", "the body nests arrays or objects too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    except ValueError:  # int(): Python refuses to convert more than 4300 digits
+        raise ApiError(
+            422, "invalid_json", "the body holds a number with thousands of digits"
+        ) from None
     if b"\x00" in raw or _SURROGATE_ESCAPE.search(raw):  # NUL: a UTF-16/32 text
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
@@ -282,7 +289,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
 
 def row_id(raw: str) -> int | None:
     """`raw` as a row id (ASCII digits within INT64_MAX), or None when it can name no row."""
-    if not (raw.isascii() and raw.isdigit()):
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(INT64_MAX)):
         return None
     value = int(raw)
     return value if value <= INT64_MAX else None
