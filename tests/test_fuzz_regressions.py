@@ -7,6 +7,7 @@ used to end in `500 internal`.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -259,3 +260,37 @@ async def test_an_unreadable_last_event_id_streams_from_now(
                 line = (await resp.content.readline()).decode()
                 if line.startswith("data:") and f'"id":{sent["id"]}' in line:
                     break
+
+
+async def _raw_request(relay: RelayClient, head: bytes) -> tuple[int, dict[str, object]]:
+    """Send `head` (request line and headers, as bytes) on a socket; return status and JSON."""
+    server = relay.http.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(head + b"Connection: close\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, rest = answer.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [
+        (b"/api/v1/sims", b"X-Api-Key: rk_\xe9\xff"),
+        (b"/api/v1/sims", b"Authorization: Bearer rk_\xe9\xff"),
+        (b"/api/mobile/v1/device", b"Authorization: Bearer \xe9"),
+    ],
+)
+async def test_credentials_that_are_not_utf8_are_401_not_a_500(
+    relay: RelayClient, path: bytes, header: bytes
+) -> None:
+    """aiohttp hands such header bytes over as lone surrogates; hashing them raised."""
+    status, body = await _raw_request(
+        relay, b"GET " + path + b" HTTP/1.1\r\nHost: relay\r\n" + header + b"\r\n"
+    )
+    assert status == 401 and _error(body)["code"] == "unauthorized"

@@ -19,7 +19,8 @@ SCOPES = ("send", "read", "admin")
 
 def hash_secret(secret: str) -> str:
     """Digest of a high-entropy secret (keys, tokens): SHA-256 is enough, no stretching needed."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    # surrogateescape: header bytes that are not UTF-8 reach us as lone surrogates
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @dataclass(frozen=True)
