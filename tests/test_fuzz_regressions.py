@@ -262,12 +262,16 @@ async def test_an_unreadable_last_event_id_streams_from_now(
                     break
 
 
-async def _raw_request(relay: RelayClient, head: bytes) -> tuple[int, dict[str, object]]:
-    """Send `head` (request line and headers, as bytes) on a socket; return status and JSON."""
+async def _raw_request(
+    relay: RelayClient, head: bytes, body: bytes = b""
+) -> tuple[int, dict[str, object]]:
+    """Send `head` (request line and headers, as bytes) and `body` on a socket; return the
+    status and the JSON answer."""
     server = relay.http.server
     reader, writer = await asyncio.open_connection(server.host, server.port)
     try:
-        writer.write(head + b"Connection: close\r\n\r\n")
+        length = f"Content-Length: {len(body)}\r\n".encode() if body else b""
+        writer.write(head + length + b"Connection: close\r\n\r\n" + body)
         await writer.drain()
         answer = await reader.read()
     finally:
@@ -294,3 +298,19 @@ async def test_credentials_that_are_not_utf8_are_401_not_a_500(
         relay, b"GET " + path + b" HTTP/1.1\r\nHost: relay\r\n" + header + b"\r\n"
     )
     assert status == 401 and _error(body)["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("path", [b"/api/v1/messages", b"/api/messaging/sms"])
+async def test_an_idempotency_key_header_that_is_not_utf8_is_400_and_stores_nothing(
+    relay: RelayClient, path: bytes
+) -> None:
+    body = b'{"to": "+15551230001", "text": "x", "body": "x"}'
+    head = (
+        b"POST " + path + b" HTTP/1.1\r\nHost: relay\r\n"
+        + f"Authorization: Bearer {relay.admin_key}\r\n".encode()
+        + b"Content-Type: application/json\r\nIdempotency-Key: \xe9\xff\r\n"
+    )
+    status, answer = await _raw_request(relay, head, body)
+    assert status == 400 and _error(answer)["code"] == "invalid_header"
+    _, listed = await relay.call("GET", "/api/v1/messages")
+    assert listed["messages"] == []

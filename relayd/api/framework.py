@@ -287,6 +287,21 @@ async def read_form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+def header_text(request: web.Request, name: str) -> str | None:
+    """A header that relayd stores (Idempotency-Key), or a 400 when its bytes are not UTF-8.
+
+    aiohttp hands such bytes over as lone surrogates, which SQLite cannot store.
+    """
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_header", f"the {name} header is not UTF-8 text") from None
+    return value
+
+
 def row_id(raw: str) -> int | None:
     """`raw` as a row id (ASCII digits within INT64_MAX), or None when it can name no row."""
     if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(INT64_MAX)):

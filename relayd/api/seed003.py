@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import (
     Api,
+    header_text,
     id_param,
     json_response,
     query_model,
@@ -220,7 +221,7 @@ async def send_sms(request: web.Request) -> web.Response:
         to=[body.to],
         text=body.body,
         sim=body.sim,
-        idempotency_key=body.idempotency_key or request.headers.get("Idempotency-Key"),
+        idempotency_key=body.idempotency_key or header_text(request, "Idempotency-Key"),
         source="seed-003",
         field_text="body",
     )

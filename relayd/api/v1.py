@@ -9,6 +9,7 @@ from aiohttp import web
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import (
     Api,
+    header_text,
     id_param,
     json_response,
     query_model,
@@ -97,7 +98,7 @@ async def send_message(request: web.Request) -> web.Response:
     relay = relay_of(request)
     key = key_of(request)
     body = validate(SendRequest, await read_json(request))
-    header_key = request.headers.get("Idempotency-Key")
+    header_key = header_text(request, "Idempotency-Key")
     if header_key is not None and len(header_key) > 200:
         raise ApiError(
             422, "invalid_field", "Idempotency-Key: at most 200 characters", "idempotency_key"
