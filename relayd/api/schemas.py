@@ -19,9 +19,10 @@ E164: dict[str, Any] = {
 }
 """A phone number as the document shows it: E.164 (the API also reads national forms)."""
 
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
 URL_SCHEMA: dict[str, Any] = {
     "type": "string",
-    "pattern": r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s]*)?$",
+    "pattern": rf"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:{PORT})?(/[^\s]*)?$",
 }
 EVENTS_SCHEMA: dict[str, Any] = {
     "type": "array",
