@@ -16,7 +16,7 @@ from typing import Any
 
 from relayd.bridges.email import InvalidAddress, normalize_address
 from relayd.config import EmailConfig
-from relayd.exceptions import ApiError
+from relayd.exceptions import Refused
 from relayd.sending import SendOrder, SendService
 from relayd.store import ApiKey
 from relayd.store.repo import MessageStore
@@ -92,8 +92,8 @@ class InboundForwarder:
             idempotency_key=f"forward:{message['id']}",
         )
         try:
-            await self.sending.accept(self._key, order)
-        except ApiError as exc:
+            await self.sending.submit(self._key, order)
+        except Refused as exc:
             _LOGGER.warning("Forwarding SMS %d by e-mail refused: %s", message["id"], exc.message)
         except Exception:
             _LOGGER.exception("Forwarding SMS %d by e-mail failed", message["id"])

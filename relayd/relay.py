@@ -48,7 +48,7 @@ class Relay:
         self.notifier = PhoneNotifier(self.store.db, self.bus)  # the app attaches the phones
         self.channels.register(self.notifier)
         self.sending = SendService(
-            config, self.store, self.outbox, self.router, self.sims, self.channels
+            config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
         self.forwarder = InboundForwarder(config.email, self.sending)
         self.calls = CallDispatcher(self.store, self.sims)

@@ -8,6 +8,7 @@ recipient under the idempotency key `asg:<id>`, and answers with the app's aggre
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -17,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd import __version__
 from relayd.api.asg_auth import hub_of, third_party_key
 from relayd.api.asg_mobile import device_json, no_content
+from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.framework import Api, json_response, validate
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
-from relayd.exceptions import ApiError
+from relayd.exceptions import ApiError, Conflict, IdempotencyConflict
 from relayd.sending import SendOrder
 
 PREFIX = "/api/3rdparty/v1"
@@ -132,7 +134,7 @@ async def post_message(request: web.Request) -> web.Response:
     """POST /messages: 202 with the message's state and a Location to poll it."""
     key = await third_party_key(request, "send")
     relay = relay_of(request)
-    body = validate(ThirdPartyMessage, await read_json(request))
+    body = validate(ThirdPartyMessage, (await read_body(request)).require())
     if body.dataMessage is not None or body.mmsMessage is not None:
         raise ApiError(
             422, "unsupported_content", "dataMessage/mmsMessage: relayd sends text SMS only"
@@ -163,15 +165,10 @@ async def post_message(request: web.Request) -> web.Response:
         field_to="phoneNumbers",
         field_text="textMessage",
     )
-    relay.auth.take(key, len(order.to))
     try:
-        await relay.sending.accept(key, order)
-    except ApiError as exc:
-        if exc.code == "idempotency_conflict":
-            raise ApiError(
-                409, "conflict", "id: a message with this id already exists", "id"
-            ) from None
-        raise
+        await relay.sending.submit(key, order)
+    except IdempotencyConflict:
+        raise ApiError(409, "conflict", "id: a message with this id already exists", "id") from None
     rows = await hub_of(request).store.messages_of_request(key.org, KEY_PREFIX + message_id)
     location = f"{PREFIX}/messages/{message_id}"
     return json_response(message_state(message_id, rows), 202, {"Location": location})
@@ -191,14 +188,11 @@ async def delete_message(request: web.Request) -> web.Response:
     message_id, rows = await _rows(request, key.org)
     cancelled = 0
     for row in rows:
-        done = await relay.store.messages.transition(
-            row["id"], "cancelled", error="cancelled by API", only_from=("queued",)
-        )
-        if done is not None:
-            relay.outbox.forget(row["id"])
+        with contextlib.suppress(Conflict):  # this recipient is already past `queued`
+            await relay.sending.cancel(key, row["id"])
             cancelled += 1
     if not cancelled:
-        raise ApiError(409, "not_cancellable", "the message was already handed to a SIM")
+        raise Conflict("the message was already handed to a SIM", code="not_cancellable")
     _, rows = await _rows(request, key.org)
     return json_response(message_state(message_id, rows))
 
@@ -227,7 +221,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def post_webhook(request: web.Request) -> web.Response:
     """POST /webhooks: the org's phones get it on their next GET /webhooks (told by SSE)."""
     key = await third_party_key(request, "admin")
-    body = validate(ThirdPartyWebhook, await read_json(request))
+    body = validate(ThirdPartyWebhook, (await read_body(request)).require())
     if body.event not in WEBHOOK_EVENTS:
         raise ApiError(422, "invalid_field", f"event: one of {', '.join(WEBHOOK_EVENTS)}", "event")
     if not body.url.lower().startswith(("https://", "http://127.0.0.1")):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from relayd.api.context import relay_of
-from relayd.auth import credentials_from, require_scope
+from relayd.api.credentials import credentials_from
+from relayd.auth import require_scope
 from relayd.config import ORG_RE
 from relayd.exceptions import ApiError
 from relayd.store import ApiKey

@@ -110,9 +110,7 @@ async def send_message(request: web.Request) -> web.Response:
     )
     if body.dry_run:
         return json_response(dry_run(request, order).model_dump())
-    relay.sending.prepare(key, order)  # 4xx before a rate-limit token is spent
-    relay.auth.take(key, len(order.to))
-    accepted = await relay.sending.accept(key, order)
+    accepted = await relay.sending.submit(key, order)
     results = send_results(accepted)
     status = 200 if accepted.replayed else 202
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
@@ -185,24 +183,8 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def cancel_message(request: web.Request) -> web.Response:
     """DELETE /api/v1/messages/{id}: only a message still queued can be cancelled."""
-    relay = relay_of(request)
-    org = key_of(request).org
     message_id = _message_id(request)
-    current = await relay.store.messages.get_message(org, message_id)
-    if current is None or current["direction"] != "out":
-        raise ApiError(404, "not_found", "no such message")
-    done = await relay.store.messages.transition(
-        message_id, "cancelled", error="cancelled by API", only_from=("queued",)
-    )
-    if done is None:
-        latest = await relay.store.messages.get_message(org, message_id)
-        state = latest["status"] if latest else current["status"]
-        raise ApiError(
-            409,
-            "not_cancellable",
-            f"the message is already {state}; only queued messages can be cancelled",
-        )
-    relay.outbox.forget(message_id)
+    await relay_of(request).sending.cancel(key_of(request), message_id)
     return json_response(CancelResult(id=message_id, status="cancelled").model_dump())
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.dispatch.router import sim_matches
 from relayd.dispatch.sims import SimRegistry
-from relayd.exceptions import ApiError
+from relayd.exceptions import Conflict, InvalidField
 from relayd.numbers import mask_number
 from relayd.store import Store
 
@@ -66,19 +66,18 @@ class CallDispatcher:
         prompt: str | None = None,
         source: str | None = None,
     ) -> dict[str, Any]:
-        """Record the call and dial it in the background; 409/422 when no SIM can."""
+        """Record the call and dial it in the background; Conflict/InvalidField when no SIM can."""
         candidates = [s for s in self.sims.for_org(org) if "call" in s.capabilities]
         if sim is not None:
             candidates = [s for s in candidates if sim_matches(s, sim)]
             if not candidates:
-                raise ApiError(422, "unknown_sim", f"sim: no SIM '{sim}' that can call", "sim")
+                raise InvalidField("sim", f"sim: no SIM '{sim}' that can call", "unknown_sim")
         online = [s for s in candidates if s.info.online]
         if not online:
-            raise ApiError(
-                409,
-                "no_sim_online",
+            raise Conflict(
                 "no SIM that can place calls (a GSM modem) is online; phones connected "
                 "over the SMS bridge cannot place calls",
+                code="no_sim_online",
             )
         backend = online[0]
         call = await self.store.calls.create(
