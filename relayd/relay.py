@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from relayd import __version__
+from relayd.api.presenters import sim_json
 from relayd.auth import KeyAuthenticator
 from relayd.bridges.base import SimBackend
 from relayd.bridges.email import SmtpSender
@@ -39,7 +40,9 @@ class Relay:
         self.auth = KeyAuthenticator(self.store.keys)
         priorities = {f"modem:{m.name}": m.priority for m in config.modem}
         self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
-        self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
+        self.sims = SimRegistry(
+            self.store, self.router, config.sms.multipart_wait, describe=sim_json
+        )
         self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
         self.sims.outbox = self.outbox
         self.channels = ChannelOutbox(self.store, config.routing.max_attempts)

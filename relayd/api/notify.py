@@ -21,7 +21,7 @@ from relayd.api.context import relay_of
 from relayd.api.credentials import credentials_from
 from relayd.api.framework import Api, json_response
 from relayd.api.models import SendResult
-from relayd.api.v1 import send_results
+from relayd.api.presenters import send_results
 from relayd.auth import require_scope
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder

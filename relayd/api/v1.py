@@ -20,9 +20,9 @@ from relayd.api.models import (
     SendResult,
     SimList,
 )
-from relayd.dispatch.sims import sim_json
+from relayd.api.presenters import send_results, sim_json
 from relayd.exceptions import ApiError
-from relayd.sending import Accepted, SendOrder
+from relayd.sending import SendOrder
 
 TAGS = ("messages",)
 
@@ -117,20 +117,6 @@ async def send_message(request: web.Request) -> web.Response:
     if isinstance(body.to, list):
         return json_response(SendListResult(messages=results).model_dump(), status, headers)
     return json_response(results[0].model_dump(), status, headers)
-
-
-def send_results(accepted: Accepted) -> list[SendResult]:
-    """The accepted messages as the send routes answer them."""
-    return [
-        SendResult(
-            id=c.message["id"],
-            to=c.message["peer"],
-            status=c.message["status"],
-            parts=c.message["parts"],
-            encoding=c.message["encoding"],
-        )
-        for c in accepted.results
-    ]
 
 
 def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
