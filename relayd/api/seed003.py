@@ -250,14 +250,10 @@ async def voice(request: web.Request) -> web.Response:
     key = key_of(request)
     body = validate(VoiceRequest, (await read_body(request)).require())
     to = relay.sending.dial_target(key, body.to)
-    relay.auth.take(key)
+    backend = relay.calls.pick(key.org, body.sim)
+    relay.auth.take(key)  # after every check: a refused call costs no token
     call = await relay.calls.ring(
-        key.org,
-        to,
-        ring_seconds=body.ring_seconds,
-        sim=body.sim,
-        prompt=body.prompt,
-        source="seed-003",
+        backend, to, ring_seconds=body.ring_seconds, prompt=body.prompt, source="seed-003"
     )
     return json_response(_call_record(call), 202)
 
