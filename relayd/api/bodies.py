@@ -1,5 +1,8 @@
 """The one lenient body reader of the compatible APIs: a JSON object or a form, read once.
 
+JSON is decoded by `framework.read_json`, as on the native routes (aiohttp keeps the bytes,
+so the body is read from the socket once).
+
 Compat routes look for credentials in the body before they validate it (a request without
 credentials is a 401 however broken its body is), so the reader never raises by itself: it
 keeps what was wrong and `Body.require()` raises it when the route is ready to.
@@ -7,12 +10,12 @@ keeps what was wrong and `Body.require()` raises it when the route is ready to.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from relayd.api.framework import read_json
 from relayd.exceptions import ApiError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -41,15 +44,12 @@ async def read_body(request: web.Request, *, allow_empty: bool = False) -> Body:
     """The JSON object or form of `request`; an empty body is {} when `allow_empty`."""
     if request.content_type in FORM_TYPES:
         return await _read_form(request)
-    raw = await request.read()
-    if not raw.strip():
-        if allow_empty:
-            return Body()
-        return _bad("invalid_json", "the request body is empty; send a JSON object")
+    if allow_empty and not (await request.read()).strip():
+        return Body()
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _bad("invalid_json", f"the body is not valid JSON: {exc}")
+        data = await read_json(request)  # the native routes' decoder: one set of JSON rules
+    except ApiError as exc:
+        return Body(problem=exc)
     if not isinstance(data, dict):
         return _bad("invalid_body", "the body must be a JSON object")
     return Body(data)
