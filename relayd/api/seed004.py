@@ -73,7 +73,11 @@ class SeedSendOne(BaseModel):
 
 
 class SeedSendResult(BaseModel):
-    """The seed's answer: `queued` counts accepted messages; each has its id and status."""
+    """The seed's answer: `queued` counts accepted messages; each has its id and status.
+
+    `device_online` false: no phone is online yet; the messages wait, queued, for one (for the
+    phone that brings the `sim` asked for, if one was).
+    """
 
     ok: bool = True
     device_online: bool
