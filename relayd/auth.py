@@ -87,6 +87,12 @@ class KeyAuthenticator:
             f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s", wait
         )
 
+    def refund(self, key: ApiKey, cost: int = 1) -> None:
+        """Give back tokens `take` spent on a request refused after all (a 422 costs nothing)."""
+        bucket = self._buckets.get(key.id)
+        if bucket is not None and key.rate_limit:
+            bucket.tokens = min(max(1.0, key.rate_limit), bucket.tokens + cost)
+
 
 def require_scope(key: ApiKey, scope: str) -> None:
     """Forbidden unless the key carries `scope` (admin carries all)."""

@@ -77,6 +77,8 @@ class RateLimit(Protocol):
 
     def take(self, key: ApiKey, cost: int = 1) -> None: ...
 
+    def refund(self, key: ApiKey, cost: int = 1) -> None: ...
+
 
 class SendService:
     """Validates and accepts sends; hands them to the outbox."""
@@ -206,9 +208,19 @@ class SendService:
     async def submit_all(self, key: ApiKey, orders: Sequence[SendOrder]) -> list[Accepted]:
         """`submit` for several orders: all are checked before a token is spent or one stored."""
         checked = [(order, *self.prepare(key, order)) for order in orders]
+        unpaid = sum(len(peers) for _, peers, _ in checked)
         if self.limiter is not None:
-            self.limiter.take(key, sum(len(peers) for _, peers, _ in checked))
-        return [await self._store(key, order, peers, plan) for order, peers, plan in checked]
+            self.limiter.take(key, unpaid)
+        accepted = []
+        try:
+            for order, peers, plan in checked:
+                accepted.append(await self._store(key, order, peers, plan))
+                unpaid -= len(peers)
+        except IdempotencyConflict:  # found only when storing: the refusal still costs nothing
+            if self.limiter is not None:
+                self.limiter.refund(key, unpaid)
+            raise
+        return accepted
 
     async def cancel(self, key: ApiKey, message_id: int) -> None:
         """Cancel an outbound message of the key's org still queued; NotFound or Conflict."""

@@ -185,3 +185,45 @@ async def test_invalid_send_gets_the_same_code_and_field_and_spends_no_rate_limi
     assert (limited.status, limited.code) == (429, "rate_limited")
     stored = await relay.relay.store.messages.list_messages("default")
     assert [m["text"] for m in stored] == ["good 0", "good 1"]
+
+
+Body = Callable[[str, str], dict[str, Any]]
+IDEMPOTENT_SURFACES = (
+    pytest.param(
+        "/api/v1/messages",
+        lambda text, idem: {"to": GOOD, "text": text, "idempotency_key": idem},
+        Answer(422, "idempotency_conflict", "idempotency_key"),
+        id="native",
+    ),
+    pytest.param(
+        "/api/messaging/sms",
+        lambda text, idem: {"to": GOOD, "body": text, "idempotency_key": idem},
+        Answer(422, "idempotency_conflict", "idempotency_key"),
+        id="seed003",
+    ),
+    pytest.param(
+        "/api/3rdparty/v1/messages",
+        lambda text, idem: {"id": idem, "textMessage": {"text": text}, "phoneNumbers": [GOOD]},
+        Answer(409, "conflict", "id"),  # the app server's answer to a reused message id
+        id="asg_3rdparty",
+    ),
+)
+
+
+@pytest.mark.parametrize(("path", "body", "conflict"), IDEMPOTENT_SURFACES)
+async def test_idempotency_key_reused_for_another_text_is_refused_and_costs_no_token(
+    make_relay: RelayFactory, path: str, body: Body, conflict: Answer
+) -> None:
+    relay = await make_relay()
+    key = await relay.new_key(["send", "read"], rate_limit=RATE_LIMIT)
+
+    async def send(text: str, idem: str) -> Answer:
+        return relayd_error(*await relay.call("POST", path, key=key, json=body(text, idem)))
+
+    assert await send("first", "k-1") == Answer(202)
+    for _ in range(RATE_LIMIT + 1):  # the refusal is found only when storing
+        assert await send("another text", "k-1") == conflict
+    assert await send("second", "k-2") == Answer(202)
+    assert (await send("third", "k-3")).code == "rate_limited"
+    stored = await relay.relay.store.messages.list_messages("default")
+    assert [m["text"] for m in stored] == ["first", "second"]
