@@ -5,13 +5,12 @@ from __future__ import annotations
 from modem.simulator import ModemSimulator
 from modem.simulator.control import ControlServer
 from relayd.bridges.base import SimBackend
-from relayd.cli.run import Extra
 from relayd.config import Config, ModemConfig
 
 DEMO_NAME = "demo"
 
 
-class DemoModem(Extra):
+class DemoModem:
     """The simulator (with its control API) plus a ModemBackend on its pty."""
 
     def __init__(self, config: Config) -> None:

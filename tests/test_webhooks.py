@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
+import relayd.webhook_rules as webhook_rules
 import relayd.webhooks as webhooks
 from relayd.api.context import API
 from relayd.config import Config, WebhookConfig
@@ -593,13 +594,13 @@ async def test_metrics_count_deliveries(relay: RelayClient, receiver: Receiver) 
 
 
 def test_signature_matches_the_reference_implementation() -> None:
-    secret = webhooks.generate_secret()
+    secret = webhook_rules.generate_secret()
     body = b'{"type":"sms.received","timestamp":"2026-01-01T00:00:00.000Z","data":{}}'
     ts = int(time.time())
-    signature = webhooks.sign(secret, "msg_abc", ts, body)
+    signature = webhook_rules.sign(secret, "msg_abc", ts, body)
     headers = {"webhook-id": "msg_abc", "webhook-timestamp": str(ts), "webhook-signature": signature}
     assert Webhook(secret).verify(body, headers)["type"] == "sms.received"
     # A free-form config secret signs with its own bytes.
-    assert webhooks.signing_key("not base64!") == b"not base64!"
+    assert webhook_rules.signing_key("not base64!") == b"not base64!"
 
 

@@ -14,8 +14,7 @@ from relayd.api.models import Ok
 from relayd.exceptions import ApiError
 from relayd.store.rows import iso
 from relayd.store.webhooks import Endpoint
-from relayd.webhooks import (
-    ATTEMPT_TIMEOUT,
+from relayd.webhook_rules import (
     check_events,
     check_headers,
     check_secret,
@@ -23,6 +22,7 @@ from relayd.webhooks import (
     generate_secret,
     mask,
 )
+from relayd.webhooks import ATTEMPT_TIMEOUT
 
 TAGS = ("webhooks",)
 T = TypeVar("T")

@@ -9,6 +9,7 @@ import signal
 import ssl
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -164,14 +165,13 @@ def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, t
     print("\n".join(lines), flush=True)
 
 
-class Extra:
+class Extra(Protocol):
     """Something started beside the relay (the demo modem simulator)."""
 
     backends: list[SimBackend]
 
     def describe(self) -> list[str]:
         """Lines for the start-up banner."""
-        return []
 
     async def stop(self) -> None:
         """Stop it after the relay stopped."""
