@@ -188,6 +188,11 @@ class KeyStore:
             return None
         return _key_from_row(row)
 
+    async def data_version(self) -> int:
+        """SQLite's counter of commits by other connections (this relay's writer, the CLI)."""
+        row = await self.db.fetchone("PRAGMA data_version")
+        return int(row[0]) if row is not None else 0
+
     async def list_keys(self, org: str | None = None) -> list[ApiKey]:
         """Keys of one org, or all."""
         if org is None:
