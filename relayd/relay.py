@@ -19,6 +19,7 @@ from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.events import EventBus
 from relayd.forwarding import InboundForwarder
+from relayd.limits import Limits
 from relayd.sending import SendService
 from relayd.store import Store
 from relayd.webhooks import WebhookWorker
@@ -37,6 +38,7 @@ class Relay:
         self.store = Store(config.storage.path)
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
+        self.limits = Limits(config.limits)
         priorities = {f"modem:{m.name}": m.priority for m in config.modem}
         self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
         self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,8 @@ from aiohttp import web
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api
 from relayd.events import CLOSE
+from relayd.exceptions import ApiError
+from relayd.limits import StreamCounter, TooManyStreams
 from relayd.store.rows import iso
 
 KEEPALIVE_SECONDS = 15.0
@@ -27,7 +30,23 @@ def register(api: Api) -> None:
         tags=("events",),
         scope="read",
         content_type="text/event-stream",
+        extra_responses={429: "This key has [limits] streams_per_key streams open already"},
     )(event_stream)
+
+
+@contextlib.contextmanager
+def stream_slot(streams: StreamCounter, holder: Hashable) -> Iterator[None]:
+    """Hold one of `holder`'s streams, or answer 429 naming the limit."""
+    try:
+        with streams.hold(holder):
+            yield
+    except TooManyStreams as exc:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"{exc.limit} event streams are open with this credential already "
+            "([limits] streams_per_key): close one first",
+        ) from None
 
 
 def _frame(event: dict[str, Any]) -> bytes:
@@ -44,7 +63,13 @@ def _frame(event: dict[str, Any]) -> bytes:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events; with Last-Event-ID first replay exactly the stored ones after it."""
     relay = relay_of(request)
-    org = key_of(request).org
+    key = key_of(request)
+    with stream_slot(relay.limits.streams, ("key", key.org, key.id)):
+        return await _stream(request, key.org)
+
+
+async def _stream(request: web.Request, org: str) -> web.StreamResponse:
+    relay = relay_of(request)
     raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     last = int(raw_last) if raw_last and raw_last.strip().isdigit() else None
     wanted = {t for t in request.query.get("types", "").split(",") if t}
