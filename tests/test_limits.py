@@ -27,6 +27,24 @@ def basic(login: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()}
 
 
+async def open_streams(
+    stack: AsyncExitStack, http: aiohttp.ClientSession, url: str, headers: dict[str, str], n: int
+) -> list[aiohttp.ClientResponse]:
+    """`n` GETs left open (until `stack` closes), one after the other."""
+    return [await stack.enter_async_context(http.get(url, headers=headers)) for _ in range(n)]
+
+
+async def statuses(
+    http: aiohttp.ClientSession, url: str, headers: list[dict[str, str]]
+) -> list[int]:
+    """The status of one GET per headers, one after the other."""
+    out = []
+    for each in headers:
+        async with http.get(url, headers=each) as resp:
+            out.append(resp.status)
+    return out
+
+
 async def test_100_event_streams_from_one_key_are_refused_past_the_limit(
     relay: RelayClient, http: aiohttp.ClientSession
 ) -> None:
@@ -34,14 +52,10 @@ async def test_100_event_streams_from_one_key_are_refused_past_the_limit(
     assert limit < 100
     key = await relay.new_key(["read"])
     url = str(relay.http.make_url("/api/v1/events"))
-    async with AsyncExitStack() as open_streams:
-        statuses, refusals = [], []
-        for _ in range(100):
-            resp = await open_streams.enter_async_context(http.get(url, headers=relay.headers(key)))
-            statuses.append(resp.status)
-            if resp.status == 429:
-                refusals.append(await resp.json())
-        assert statuses == [200] * limit + [429] * (100 - limit)
+    async with AsyncExitStack() as stack:
+        responses = await open_streams(stack, http, url, relay.headers(key), 100)
+        assert [r.status for r in responses] == [200] * limit + [429] * (100 - limit)
+        refusals = [await r.json() for r in responses[limit:]]
         assert refusals[0]["error"]["code"] == "too_many_streams"
         assert "[limits] streams_per_key" in refusals[0]["error"]["message"]
         other = await relay.new_key(["read"])  # the limit is per key, not per org
@@ -58,14 +72,9 @@ async def test_streams_per_key_is_read_from_the_config_and_covers_the_apps_event
     relay = await make_relay()
     app = await started_app(relay, http)
     url = str(relay.http.make_url("/api/mobile/v1/events"))
-    async with AsyncExitStack() as open_streams:
-        statuses = []
-        for _ in range(3):
-            resp = await open_streams.enter_async_context(
-                http.get(url, headers={"Authorization": app.bearer})
-            )
-            statuses.append(resp.status)
-        assert statuses == [200, 200, 429]
+    async with AsyncExitStack() as stack:
+        responses = await open_streams(stack, http, url, {"Authorization": app.bearer}, 3)
+        assert [r.status for r in responses] == [200, 200, 429]
 
 
 async def test_wrong_app_passwords_from_one_address_are_throttled_with_retry_after(
@@ -77,11 +86,7 @@ async def test_wrong_app_passwords_from_one_address_are_throttled_with_retry_aft
     app = await started_app(relay, http)
     assert app.login is not None and app.password is not None
     url = str(relay.http.make_url("/api/3rdparty/v1/devices"))
-    statuses = []
-    for _ in range(3):
-        async with http.get(url, headers=basic(app.login, "wrong-password-1")) as resp:
-            statuses.append(resp.status)
-    assert statuses == [401, 401, 401]
+    assert await statuses(http, url, [basic(app.login, "wrong-password-1")] * 3) == [401] * 3
     async with http.get(url, headers=basic(app.login, app.password)) as resp:
         body = await resp.json()
         assert resp.status == 429, body  # even the right password waits: no more guesses
@@ -101,11 +106,8 @@ async def test_wrong_org_secrets_count_toward_the_back_off_too(
     status, _ = await relay.call("POST", "/api/v1/phones", json={"org": "shop", "secret": SHOP_SECRET})
     assert status in (200, 201)
     url = str(relay.http.make_url("/messages/shop"))
-    statuses = []
-    for secret in ("wrong-secret-000", "wrong-secret-001", SHOP_SECRET):
-        async with http.get(url, headers={"X-Secret-Key": secret}) as resp:
-            statuses.append(resp.status)
-    assert statuses == [401, 401, 429]
+    tries = [{"X-Secret-Key": s} for s in ("wrong-secret-000", "wrong-secret-001", SHOP_SECRET)]
+    assert await statuses(http, url, tries) == [401, 401, 429]
     # API keys are not guessable and cost no scrypt run: they are not held back
     status, _ = await relay.call("GET", "/api/v1/messages")
     assert status == 200
