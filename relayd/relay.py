@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from relayd import __version__
@@ -94,6 +95,11 @@ class Relay:
     def admin_key_path(self) -> Path:
         """Where the first admin key is written."""
         return self.config.state_dir / ADMIN_KEY_FILE
+
+
+def under_systemd(env: Mapping[str, str] = os.environ) -> bool:
+    """Started by systemd: stdout goes to the journal, which other users may read."""
+    return bool(env.get("INVOCATION_ID") or env.get("NOTIFY_SOCKET"))
 
 
 def write_admin_key(config: Config, secret: str) -> Path:

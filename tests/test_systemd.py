@@ -230,6 +230,8 @@ def test_relayd_run_talks_to_systemd(tmp_path: Path, listener: NotifyListener) -
 
         # STATUS follows the queue: a message scheduled for later waits in it.
         key = (tmp_path / "state" / "admin.key").read_text().strip()
+        journal = (tmp_path / "relayd.log").read_text()  # what journald gets: the path, not the key
+        assert str(tmp_path / "state" / "admin.key") in journal and key not in journal
         later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         body = {"to": "+15555550123", "text": "later", "send_at": later}
         assert _post(f"http://127.0.0.1:{port}/api/v1/messages", key, body) == 202

@@ -18,7 +18,7 @@ from relayd.cli.common import resolve_config
 from relayd.config import Config
 from relayd.log import setup_logging
 from relayd.mdns import Announcer, start_announcer
-from relayd.relay import Relay
+from relayd.relay import Relay, under_systemd
 from relayd.sdnotify import ServiceNotifier
 from relayd.tls import CertificateRenewer, ensure_certificates, server_context, tls_enabled
 
@@ -148,11 +148,13 @@ def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, t
     url = f"{scheme}://{host}:{config.server.port}"
     key_path = relay.admin_key_path
     lines = [f"relayd {relay.version} ready in {took:.2f} s on {url}  (docs: {url}/docs)"]
-    if relay.admin_key:
+    if relay.admin_key and under_systemd():  # the journal keeps it: name the file only
+        lines.append(f"  admin key created now: in {key_path} (readable by this user only)")
+    elif relay.admin_key:
         lines.append(
             f"  admin key (created now, shown once; also in {key_path}): {relay.admin_key}"
         )
-    elif embedded and key_path.exists():
+    elif embedded and key_path.exists() and not under_systemd():
         lines.append(f"  admin key: {key_path.read_text().strip()}  (from {key_path})")
     else:
         lines.append(f"  admin key: see {key_path} (or `relayd keys create --name me`)")
