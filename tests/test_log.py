@@ -8,6 +8,8 @@ import logging
 import pytest
 
 from relayd.log import RedactingFilter, redact
+from tests.conftest import RelayClient
+from tests.support.secret_log import LEDGER
 
 SECRET = "my-secret-key-123"
 
@@ -71,3 +73,16 @@ def test_a_stack_is_masked_too() -> None:
 
     text = _logged(logging.INFO, emit)
     assert "pt_secretsecret123" not in text and "Stack (most recent call last)" in text
+
+
+async def test_the_suites_secret_ledger_sees_handed_out_secrets_and_finds_them_in_a_log(
+    relay: RelayClient,
+) -> None:
+    key = await relay.new_key(["read"])
+    await relay.relay.store.keys.ensure_org("shop")
+    async with relay.http.get("/messages/shop", headers={"X-Secret-Key": SECRET}) as resp:
+        assert resp.status == 401
+    assert key in LEDGER.values and SECRET in LEDGER.values  # an answer's key, a sent secret
+    line = f"INFO relayd.api: made {key} for /messages/shop/{SECRET}"
+    assert len(list(LEDGER.leaks([("relayd.log", line)]))) == 3  # both, and the key's shape
+    assert list(LEDGER.leaks([("relayd.log", redact(line))])) == []

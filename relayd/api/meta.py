@@ -20,6 +20,7 @@ OPERATOR_ORG = "default"  # its admin keys run the relay: they see every org in 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>relayd API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="{static}/favicon-32x32.png">
 <link rel="stylesheet" href="{static}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="{static}/swagger-ui-bundle.js"></script>

@@ -524,3 +524,12 @@ def test_an_event_that_arrives_as_the_dashboard_is_left_throws_nothing(ui: Brows
     expect(page.locator("main[data-page=messages][data-ready=true]")).to_have_count(1)
     page.wait_for_timeout(1000)  # past the dashboard's pending refresh (400 ms)
     assert ui.watch.unexpected() == []
+
+
+
+def test_the_api_docs_start_under_the_uis_csp_without_a_console_error(ui: Browser) -> None:
+    page = ui.page(key=None)
+    page.goto(f"{ui.relay.url}/docs")
+    page.locator(".swagger-ui > *").first.wait_for()  # the bundle ran (a CSP block would say so)
+    page.wait_for_load_state("networkidle")
+    assert f"{ui.relay.url}/api/openapi.json" in ui.watch.requests
