@@ -450,3 +450,10 @@ async def test_modem_probe_cli_on_the_simulator(tmp_path: Path) -> None:
         assert proc.returncode == 0
         assert "90-relayd-modem.rules" in out.decode()
         check_udev_rules(out.decode())
+
+
+def test_systemd_is_recognised_by_invocation_id_or_notify_socket() -> None:
+    from relayd.relay import under_systemd
+
+    assert under_systemd({"INVOCATION_ID": "0f1e"}) and under_systemd({"NOTIFY_SOCKET": "/run/x"})
+    assert not under_systemd({"HOME": "/root"})
