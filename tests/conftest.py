@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from tests.support.secret_log import LEDGER, MaskedFileHandler, admin_keys, rela
 def no_secrets_in_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Acceptance: every log at INFO of the whole run holds none of the secrets it used."""
     base = tmp_path_factory.getbasetemp()
-    suite_log = base / "suite-info.log"
+    # outside the base: pytest runs of other checkouts prune old bases while this one runs
+    suite_log = Path(tempfile.mkdtemp(prefix="relayd-suite-log-")) / "suite-info.log"
     handler = MaskedFileHandler(suite_log)
     root = logging.getLogger()
     level = root.level
@@ -39,9 +42,10 @@ def no_secrets_in_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         LEDGER.add(key)
     leaks = sorted(set(LEDGER.leaks(relayd_logs(base, suite_log))))
     assert not leaks, (
-        f"secrets in the logs at INFO ({len(LEDGER.values)} secrets looked for, logs under "
-        f"{base}):\n" + "\n".join(leaks[:50])
+        f"secrets in the logs at INFO ({len(LEDGER.values)} secrets looked for; logs: "
+        f"{suite_log} and relayd.log under {base}):\n" + "\n".join(leaks[:50])
     )
+    shutil.rmtree(suite_log.parent, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
