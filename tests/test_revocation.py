@@ -54,3 +54,18 @@ async def test_a_key_revoked_by_the_cli_on_the_same_file_is_refused_within_a_sec
     assert (await relay.call("GET", "/api/v1/messages", key=secret))[0] == 401
     assert (await relay.call("GET", "/messages/default", key=secret))[0] == 401
 
+
+
+async def test_an_open_event_stream_of_a_revoked_key_gets_nothing_more_and_ends(
+    relay: RelayClient,
+) -> None:
+    secret = await relay.new_key(["read"])
+    key_id = await _key_id(relay, secret)
+    async with relay.http.get("/api/v1/events", headers=relay.headers(secret)) as resp:
+        assert resp.status == 200
+        assert (await relay.call("DELETE", f"/api/v1/keys/{key_id}"))[0] == 200
+        status, _ = await relay.call("POST", "/api/v1/messages", json={"to": "+15551230009", "text": "2FA 123456"})
+        assert status == 202
+        async with asyncio.timeout(5):
+            rest = await resp.content.read()  # to the end of the stream
+    assert b"2FA" not in rest and b"sms." not in rest

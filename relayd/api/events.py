@@ -12,6 +12,7 @@ from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api
+from relayd.auth import credentials_from
 from relayd.events import CLOSE
 from relayd.exceptions import ApiError
 from relayd.limits import StreamCounter, TooManyStreams
@@ -65,10 +66,10 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     relay = relay_of(request)
     key = key_of(request)
     with stream_slot(relay.limits.streams, ("key", key.org, key.id)):
-        return await _stream(request, key.org)
+        return await _stream(request, key.org, credentials_from(request) or "")
 
 
-async def _stream(request: web.Request, org: str) -> web.StreamResponse:
+async def _stream(request: web.Request, org: str, secret: str) -> web.StreamResponse:
     relay = relay_of(request)
     raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     last = int(raw_last) if raw_last and raw_last.strip().isdigit() else None
@@ -94,18 +95,21 @@ async def _stream(request: web.Request, org: str) -> web.StreamResponse:
                 if len(backlog) < BACKLOG_PAGE:
                     break
         while not sub.overflowed:
+            item: dict[str, Any] | None
             try:
-                event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+                item = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
+                item = None
+            if item is CLOSE or await relay.auth.authenticate(secret) is None:
+                break  # a revoked key's open stream gets nothing more
+            if item is None:
                 await response.write(b": keepalive\n\n")
                 continue
-            if event is CLOSE:
-                break
-            if last is not None and event["id"] <= last:
+            if last is not None and item["id"] <= last:
                 continue  # already sent from the log
-            last = event["id"]
-            if not wanted or event["type"] in wanted:
-                await response.write(_frame(event))
+            last = item["id"]
+            if not wanted or item["type"] in wanted:
+                await response.write(_frame(item))
     except ConnectionResetError:
         pass
     finally:
