@@ -115,6 +115,12 @@ class WebhookConfig(_Section):
     headers: dict[str, str] = {}
 
 
+class LimitsConfig(_Section):
+    streams_per_key: int = Field(20, ge=1)  # open event streams per API key, org secret or device
+    failed_auth_max: int = Field(10, ge=1)  # wrong passwords/secrets per client address ...
+    failed_auth_window: float = Field(300.0, gt=0)  # ... in this many seconds, then 429
+
+
 class DemoConfig(_Section):
     send_delay: float = Field(0.5, ge=0)
     report_delay: float = Field(1.0, ge=0)
@@ -131,6 +137,7 @@ class Config(_Section):
     mdns: MdnsConfig = MdnsConfig()
     email: EmailConfig = EmailConfig()
     webhook: list[WebhookConfig] = []
+    limits: LimitsConfig = LimitsConfig()
     demo: DemoConfig = DemoConfig()
 
     @property

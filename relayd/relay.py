@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from relayd import __version__
@@ -19,6 +20,7 @@ from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.events import EventBus
 from relayd.forwarding import InboundForwarder
+from relayd.limits import Limits
 from relayd.sending import SendService
 from relayd.store import Store
 from relayd.webhooks import WebhookWorker
@@ -37,6 +39,7 @@ class Relay:
         self.store = Store(config.storage.path)
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
+        self.limits = Limits(config.limits)
         priorities = {f"modem:{m.name}": m.priority for m in config.modem}
         self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
         self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
@@ -92,6 +95,11 @@ class Relay:
     def admin_key_path(self) -> Path:
         """Where the first admin key is written."""
         return self.config.state_dir / ADMIN_KEY_FILE
+
+
+def under_systemd(env: Mapping[str, str] = os.environ) -> bool:
+    """Started by systemd: stdout goes to the journal, which other users may read."""
+    return bool(env.get("INVOCATION_ID") or env.get("NOTIFY_SOCKET"))
 
 
 def write_admin_key(config: Config, secret: str) -> Path:

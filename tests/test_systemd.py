@@ -230,6 +230,8 @@ def test_relayd_run_talks_to_systemd(tmp_path: Path, listener: NotifyListener) -
 
         # STATUS follows the queue: a message scheduled for later waits in it.
         key = (tmp_path / "state" / "admin.key").read_text().strip()
+        journal = (tmp_path / "relayd.log").read_text()  # what journald gets: the path, not the key
+        assert str(tmp_path / "state" / "admin.key") in journal and key not in journal
         later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         body = {"to": "+15555550123", "text": "later", "send_at": later}
         assert _post(f"http://127.0.0.1:{port}/api/v1/messages", key, body) == 202
@@ -448,3 +450,10 @@ async def test_modem_probe_cli_on_the_simulator(tmp_path: Path) -> None:
         assert proc.returncode == 0
         assert "90-relayd-modem.rules" in out.decode()
         check_udev_rules(out.decode())
+
+
+def test_systemd_is_recognised_by_invocation_id_or_notify_socket() -> None:
+    from relayd.relay import under_systemd
+
+    assert under_systemd({"INVOCATION_ID": "0f1e"}) and under_systemd({"NOTIFY_SOCKET": "/run/x"})
+    assert not under_systemd({"HOME": "/root"})

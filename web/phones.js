@@ -139,6 +139,7 @@ export function mount(root, ctx) {
   load();
   return () => {
     off();
+    reload.cancel();
     fill(revealed);
   };
 }

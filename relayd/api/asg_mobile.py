@@ -25,17 +25,18 @@ from relayd.api.asg_auth import (
     PASSWORD_MIN,
     device_of,
     forget_account,
-    hash_password,
     hub_of,
     registration_of,
     unauthorized,
-    verify_password,
 )
-from relayd.api.context import RELAY, attach_hub
+from relayd.api.context import RELAY, attach_hub, relay_of
+from relayd.api.events import stream_slot
 from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
 from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
+from relayd.passwords import hash_password, verify_password
 
 _LOGGER = logging.getLogger(__name__)
 PREFIX = "/api/mobile/v1"
@@ -298,10 +299,12 @@ async def patch_password(request: web.Request) -> web.Response:
     device = device_of(request)
     body = validate(PasswordChange, await read_json(request))
     store = hub_of(request).store
+    refuse_while_backing_off(request)
     account = await store.account(device.login)
     if account is None or not await asyncio.to_thread(
         verify_password, body.currentPassword, account.password_hash
     ):
+        note_failed_auth(request)
         raise unauthorized("the current password is wrong", "Basic")
     await store.set_password(
         account.login, await asyncio.to_thread(hash_password, body.newPassword)
@@ -336,6 +339,11 @@ async def post_phone_webhook(request: web.Request) -> web.Response:
 async def device_events(request: web.Request) -> web.StreamResponse:
     """GET /events: the device's stream; it is online while one is open."""
     device = device_of(request)
+    with stream_slot(relay_of(request).limits.streams, ("asg-device", device.id)):
+        return await _device_stream(request, device)
+
+
+async def _device_stream(request: web.Request, device: AsgDevice) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

@@ -34,6 +34,7 @@ class Store:
     async def open(self) -> None:
         """Open the file, migrate, and make sure the `default` org exists."""
         await self.db.open()
+        await self.keys.upgrade_org_secrets()
         await self.keys.ensure_org("default")
 
     async def close(self) -> None:

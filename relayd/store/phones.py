@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sqlite3
 import time
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relayd.store.db import Database, Tx
-from relayd.store.keys import ensure_org_in, hash_secret
+from relayd.store.keys import ensure_org_in, hash_org_secret, hash_secret
 
 TOKEN_PREFIX = "pt_"  # noqa: S105 - the prefix of device tokens, not a secret
 
@@ -82,12 +83,13 @@ class PhoneStore:
 
     async def create_org(self, org: str, secret: str) -> bool:
         """Create `org` with this phone secret; False when it exists already (nothing changes)."""
+        hashed = await asyncio.to_thread(hash_org_secret, secret)
 
         def op(tx: Tx) -> bool:
             cursor = tx.execute(
                 "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(id) DO NOTHING",
-                (org, hash_secret(secret), time.time()),
+                (org, hashed, time.time()),
             )
             return cursor.rowcount > 0
 

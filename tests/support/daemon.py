@@ -89,14 +89,14 @@ class RelaydProcess:
     config_path: Path
     port: int
     host: str = "127.0.0.1"
-    log_level: str = "WARNING"
+    log_level: str = "INFO"  # the suite greps every log at INFO for secrets
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     startup_seconds: list[float] = field(default_factory=list)
 
     @classmethod
     def create(
-        cls, directory: Path, extra_config: str = "", log_level: str = "WARNING"
+        cls, directory: Path, extra_config: str = "", log_level: str = "INFO"
     ) -> RelaydProcess:
         """Write a config with a free port in `directory`; nothing is started yet."""
         port = free_port()
