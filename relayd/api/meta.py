@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-import swagger_ui_bundle
 from aiohttp import web
+from openapi_ui_bundles import swagger_ui
 
 from relayd.api.context import API, key_of, relay_of
 from relayd.api.framework import Api, json_response
@@ -77,7 +77,7 @@ def register(api: Api) -> None:
         scope="read",
         content_type="text/plain",
     )(metrics)
-    api.static(DOCS_STATIC, Path(swagger_ui_bundle.swagger_ui_path))
+    api.static(DOCS_STATIC, Path(swagger_ui.static_path))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -94,7 +94,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def docs(request: web.Request) -> web.Response:
-    """GET /docs: Swagger UI from the installed swagger-ui-bundle package, under the UI's CSP."""
+    """GET /docs: Swagger UI 5 (reads OpenAPI 3.1) from the installed openapi-ui-bundles package."""
     return web.Response(
         text=_DOCS_PAGE.format(static=DOCS_STATIC),
         content_type="text/html",

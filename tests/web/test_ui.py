@@ -533,3 +533,6 @@ def test_the_api_docs_start_under_the_uis_csp_without_a_console_error(ui: Browse
     page.locator(".swagger-ui > *").first.wait_for()  # the bundle ran (a CSP block would say so)
     page.wait_for_load_state("networkidle")
     assert f"{ui.relay.url}/api/openapi.json" in ui.watch.requests
+    # The document renders (Swagger UI 4 showed "Unable to render this definition" for 3.1)
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/messages").first).to_be_visible()
+    expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
