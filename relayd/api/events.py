@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
 
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api
 from relayd.events import CLOSE
+from relayd.store import EventRow
 from relayd.store.rows import iso
 
 KEEPALIVE_SECONDS = 15.0
@@ -30,15 +30,10 @@ def register(api: Api) -> None:
     )(event_stream)
 
 
-def _frame(event: dict[str, Any]) -> bytes:
-    payload = {
-        "id": event["id"],
-        "type": event["type"],
-        "timestamp": iso(event["at"]),
-        "data": event["data"],
-    }
+def _frame(event: EventRow) -> bytes:
+    payload = {"id": event.id, "type": event.type, "timestamp": iso(event.at), "data": event.data}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event['id']}\nevent: {event['type']}\ndata: {body}\n\n".encode()
+    return f"id: {event.id}\nevent: {event.type}\ndata: {body}\n\n".encode()
 
 
 async def event_stream(request: web.Request) -> web.StreamResponse:
@@ -61,11 +56,11 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 2000\n\n")
         if last is not None:
             while True:
-                backlog = await relay.store.messages.events_since(org, last, BACKLOG_PAGE)
+                backlog = await relay.store.events.since(org, last, BACKLOG_PAGE)
                 for event in backlog:
-                    if not wanted or event["type"] in wanted:
+                    if not wanted or event.type in wanted:
                         await response.write(_frame(event))
-                    last = event["id"]
+                    last = event.id
                 if len(backlog) < BACKLOG_PAGE:
                     break
         while not sub.overflowed:
@@ -76,10 +71,10 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 continue
             if event is CLOSE:
                 break
-            if last is not None and event["id"] <= last:
+            if last is not None and event.id <= last:
                 continue  # already sent from the log
-            last = event["id"]
-            if not wanted or event["type"] in wanted:
+            last = event.id
+            if not wanted or event.type in wanted:
                 await response.write(_frame(event))
     except ConnectionResetError:
         pass

@@ -77,7 +77,7 @@ def register(api: Api) -> None:
 async def health(request: web.Request) -> web.Response:
     """GET /health: no key needed."""
     relay = relay_of(request)
-    ok = relay.started and relay.store.db.writer_alive and relay.outbox.healthy
+    ok = relay.started and relay.store.writer_alive and relay.outbox.healthy
     data = {"ok": ok, "version": relay.version, "sims_online": relay.sims.online_count}
     return json_response(data, 200 if ok else 503)
 
@@ -118,10 +118,10 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP relayd_messages Messages stored, by org, direction and status.",
         "# TYPE relayd_messages gauge",
     ]
-    for row in await relay.store.messages.status_counts():
+    for count in await relay.store.messages.status_counts():
         lines.append(
-            f'relayd_messages{{org="{_label(row["org"])}",direction="{row["direction"]}",'
-            f'status="{row["status"]}"}} {row["n"]}'
+            f'relayd_messages{{org="{_label(count.org)}",direction="{count.direction}",'
+            f'status="{count.status}"}} {count.count}'
         )
     lines += [
         "# HELP relayd_outbox_queued Messages waiting for a SIM or their send time.",
@@ -145,14 +145,14 @@ async def metrics(request: web.Request) -> web.Response:
         lines.append(
             f'relayd_sim_sent_total{{sim="{_label(sim.info.id)}"}} {relay.outbox.lane(sim).sent}'
         )
-    db = relay.store.db
+    stats = relay.store.write_stats()
     lines += [
         "# HELP relayd_db_commits_total Group commits (fsyncs) of the writer.",
         "# TYPE relayd_db_commits_total counter",
-        f"relayd_db_commits_total {db.commits}",
+        f"relayd_db_commits_total {stats.commits}",
         "# HELP relayd_db_writes_total Write operations committed.",
         "# TYPE relayd_db_writes_total counter",
-        f"relayd_db_writes_total {db.writes}",
+        f"relayd_db_writes_total {stats.writes}",
         "# HELP relayd_event_subscribers Open event streams.",
         "# TYPE relayd_event_subscribers gauge",
         f"relayd_event_subscribers {relay.bus.subscribers}",

@@ -161,11 +161,11 @@ class AsgHub:
             )
             # `sending`: the phone's Sent is being recorded right now (or, after a restart,
             # the phone is offered it again); the report waits for the part to pair with.
-            if message is None or message["status"] not in ("sending", "sent"):
+            if message is None or message.status not in ("sending", "sent"):
                 return  # unknown, or already final
-            if not message["sim"]:
+            if not message.sim:
                 return
-            message_id, peer, sim = message["id"], message["peer"], message["sim"]
+            message_id, peer, sim = message.id, message.peer, message.sim
         delivered = state == "Delivered"
         report = DeliveryReport(
             reference=message_id,

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
+from relayd.store.records import EventRow
 from relayd.store.schema import MIGRATIONS
 
 _LOGGER = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class Tx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.events: list[dict[str, Any]] = []
+        self.events: list[EventRow] = []
 
     def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run one statement inside the batch's transaction."""
@@ -44,13 +45,14 @@ class Tx:
 
 
 WriteFunc = Callable[[Tx], T]
+CommitListener = Callable[[list[EventRow]], None]
 
 
 @dataclass
 class _Job(Generic[T]):
     func: WriteFunc[T]
     future: asyncio.Future[T]
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
 
 
 def connect_sync(path: str) -> sqlite3.Connection:
@@ -92,7 +94,7 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relayd-writer")
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._on_commit: list[Callable[[list[dict[str, Any]]], None]] = []
+        self._on_commit: list[CommitListener] = []
         self.commits = 0
         self.writes = 0
 
@@ -129,7 +131,7 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
 
-    def add_commit_listener(self, listener: Callable[[list[dict[str, Any]]], None]) -> None:
+    def add_commit_listener(self, listener: CommitListener) -> None:
         """Called in the event loop with the events of every committed batch, in id order."""
         self._on_commit.append(listener)
 
@@ -163,7 +165,7 @@ class Database:
                 batch.append(self._queue.get_nowait())
             try:
                 results = await loop.run_in_executor(self._executor, self._run_batch, batch)
-                events: list[dict[str, Any]] = []
+                events: list[EventRow] = []
                 for job, (ok, value) in zip(batch, results, strict=True):
                     if job.future.done():
                         continue

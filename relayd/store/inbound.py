@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from relayd.store.db import Database, Tx
-from relayd.store.rows import emit, message_json
+from relayd.store.records import MessageRow
+from relayd.store.rows import insert_message_in
 
 MISSING_PART = "[…]"
 # Reassembled parts are kept this long so a part read twice is not taken for a new message.
@@ -30,10 +31,10 @@ class InboundStore:
         received_at: float | None,
         external_id: str | None,
         concat: tuple[int, int, int] | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> MessageRow | None:
         """Store one SMS or part; return the message when a whole new one is now stored."""
 
-        def op(tx: Tx) -> dict[str, Any] | None:
+        def op(tx: Tx) -> MessageRow | None:
             if concat is None or concat[1] <= 1:
                 return _insert_received(
                     tx, org, sim, sender, text, encoding, received_at, external_id, partial=False
@@ -50,10 +51,10 @@ class InboundStore:
 
         return await self.db.write(op)
 
-    async def flush_stale(self, older_than: float) -> list[dict[str, Any]]:
+    async def flush_stale(self, older_than: float) -> list[MessageRow]:
         """Give up on multipart messages waiting longer than `older_than` seconds: store partial."""
 
-        def op(tx: Tx) -> list[dict[str, Any]]:
+        def op(tx: Tx) -> list[MessageRow]:
             now = time.time()
             tx.execute(
                 "DELETE FROM inbound_parts WHERE message_id IS NOT NULL AND first_seen < ?",
@@ -75,7 +76,7 @@ class InboundStore:
         return await self.db.write(op)
 
 
-def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> dict[str, Any] | None:
+def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> MessageRow | None:
     org, sim, sender, _reference, total = group
     where = (
         "org = ? AND sim = ? AND sender = ? AND reference = ? AND total = ? AND message_id IS NULL"
@@ -104,7 +105,7 @@ def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> dict[str, Any
         parts=total,
     )
     assert message is not None
-    tx.execute(f"UPDATE inbound_parts SET message_id = ? WHERE {where}", (message["id"], *group))  # noqa: S608
+    tx.execute(f"UPDATE inbound_parts SET message_id = ? WHERE {where}", (message.id, *group))  # noqa: S608
     return message
 
 
@@ -120,9 +121,9 @@ def _insert_received(
     *,
     partial: bool,
     parts: int = 1,
-) -> dict[str, Any] | None:
+) -> MessageRow | None:
     now = time.time()
-    values = {
+    values: dict[str, Any] = {
         "org": org,
         "direction": "in",
         "channel": "sms",
@@ -132,31 +133,10 @@ def _insert_received(
         "parts": parts,
         "encoding": encoding,
         "status": "received",
-        "error": None,
-        "idempotency_key": None,
-        "source": None,
-        "subject": None,
         "created_at": now,
-        "send_at": None,
-        "expires_at": None,
-        "sent_at": None,
-        "delivered_at": None,
         "received_at": received_at if received_at is not None else now,
         "partial": int(partial),
         "external_id": external_id,
     }
-    cursor = tx.execute(
-        f"INSERT OR IGNORE INTO messages ({', '.join(values)}) "  # noqa: S608 - fixed names
-        f"VALUES ({', '.join(':' + k for k in values)})",
-        values,
-    )
-    if cursor.rowcount == 0:
-        return None  # the same SMS was stored before (dedupe on external_id)
-    values["id"] = int(cursor.lastrowid or 0)
-    tx.execute(
-        "INSERT INTO message_history (message_id, status, at) VALUES (?, 'received', ?)",
-        (values["id"], now),
-    )
-    message = message_json(values)
-    emit(tx, org, "sms.received", message, now)
-    return message
+    # OR IGNORE: the same SMS stored before (dedupe on external_id) gives None
+    return insert_message_in(tx, values, or_ignore=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from relayd.store.db import Tx
+from relayd.store.records import MessageRow
 from relayd.store.rows import transition_in
 
 # Reports are paired with parts sent at most this long ago (networks retry for days).
@@ -58,7 +58,7 @@ def apply_report_in(
     detail: str,
     window: float = REPORT_WINDOW,
     keep_unmatched: bool = True,
-) -> dict[str, Any] | None:
+) -> MessageRow | None:
     """Mark the matching part; the message is `delivered` when all parts are, or `failed`.
 
     A report that matches no part yet is kept (`keep_unmatched`) for record_parts_in.

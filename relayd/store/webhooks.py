@@ -8,13 +8,23 @@ event, so an event is never committed without its deliveries. The worker in
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from relayd.store.db import Database, Tx
+from relayd.store.webhook_rows import (
+    AttemptResult,
+    AttemptRow,
+    ConfigEndpoint,
+    DeliveryRow,
+    DueDelivery,
+    Endpoint,
+    attempt_row,
+    delivery_row,
+    due_delivery,
+    endpoint_row,
+)
 
 # An endpoint subscribes to exact types, to `*`, or to a family such as `sms.*`.
 _MATCHES_TYPE = (
@@ -25,74 +35,6 @@ _MATCHES_TYPE = (
 # The `webhook-id` header: random, stored, so it is the same on every retry and replay.
 _NEW_MSG_ID = "'msg_' || lower(hex(randomblob(12)))"
 DELIVERY_STATES = ("pending", "delivered", "failed")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One subscribed URL of an org."""
-
-    id: int
-    org: str
-    url: str
-    kind: str
-    events: tuple[str, ...]
-    secret: str
-    headers: dict[str, str]
-    source: str  # "config" (synced from the file at start) or "api"
-    enabled: bool
-    disabled_reason: str | None
-    created_at: float
-    updated_at: float | None
-
-
-@dataclass(frozen=True)
-class ConfigEndpoint:
-    """A `[[webhook]]` entry as the store syncs it."""
-
-    org: str
-    url: str
-    kind: str
-    events: tuple[str, ...]
-    secret: str  # "" keeps the stored secret (or takes `generated` on first sync)
-    headers: dict[str, str]
-    generated: str
-
-    @property
-    def key(self) -> str:
-        """What identifies the entry across restarts."""
-        return f"{self.org}|{self.kind}|{self.url}"
-
-
-@dataclass(frozen=True)
-class DueDelivery:
-    """A pending delivery with what the worker needs to post it."""
-
-    id: int
-    webhook_id: int
-    msg_id: str
-    type: str
-    attempts: int
-    event_at: float | None
-    event_data: str | None  # the event's JSON data; None when the event row is gone
-    payload: str | None  # a test delivery carries its own body
-    url: str
-    kind: str
-    secret: str
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    """The outcome of one POST, as the worker decided it."""
-
-    at: float
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    response: str | None
-    # "delivered", "retry" (at `next_at`), "failed" (gave up) or "gone" (410: disable)
-    outcome: str
-    next_at: float | None = None
 
 
 def queue_deliveries(tx: Tx, event_id: int, org: str, type_: str, at: float) -> int:
@@ -184,12 +126,12 @@ class WebhookStore:
         row = await self.db.fetchone(
             "SELECT * FROM webhooks WHERE id = ? AND org = ?", (endpoint_id, org)
         )
-        return None if row is None else _endpoint(row)
+        return None if row is None else endpoint_row(row)
 
     async def list_endpoints(self, org: str) -> list[Endpoint]:
         """Every endpoint of `org`, oldest first."""
         rows = await self.db.fetchall("SELECT * FROM webhooks WHERE org = ? ORDER BY id", (org,))
-        return [_endpoint(r) for r in rows]
+        return [endpoint_row(r) for r in rows]
 
     async def counts(self, endpoint_ids: Sequence[int]) -> dict[int, dict[str, int]]:
         """Deliveries per endpoint and state."""
@@ -261,23 +203,7 @@ class WebhookStore:
             f"AND d.id NOT IN ({marks}) ORDER BY d.next_attempt_at, d.id LIMIT ?",
             (now, *exclude, limit),
         )
-        return [
-            DueDelivery(
-                id=r["id"],
-                webhook_id=r["webhook_id"],
-                msg_id=r["msg_id"],
-                type=r["type"],
-                attempts=r["attempts"],
-                event_at=r["event_at"],
-                event_data=r["event_data"],
-                payload=r["payload"],
-                url=r["url"],
-                kind=r["kind"],
-                secret=r["secret"],
-                headers=json.loads(r["headers"]),
-            )
-            for r in rows
-        ]
+        return [due_delivery(r) for r in rows]
 
     async def next_due_at(self, exclude: Sequence[int]) -> float | None:
         """When the earliest pending delivery (not in flight) is due, or None."""
@@ -402,7 +328,7 @@ class WebhookStore:
         before_id: int | None = None,
         delivery_id: int | None = None,
         limit: int = 50,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeliveryRow]:
         """Deliveries of one endpoint, newest first, each with its attempts (oldest first)."""
         clauses: list[str] = ["webhook_id = ?"]
         params: list[Any] = [endpoint_id]
@@ -419,39 +345,19 @@ class WebhookStore:
             "ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
-        out = [dict(r) for r in rows]
-        if not out:
-            return out
-        marks = ", ".join("?" * len(out))
+        if not rows:
+            return []
+        marks = ", ".join("?" * len(rows))
         attempts = await self.db.fetchall(
             "SELECT delivery_id, at, status_code, error, duration_ms, response "  # noqa: S608
             f"FROM webhook_attempts WHERE delivery_id IN ({marks}) ORDER BY id",
-            tuple(d["id"] for d in out),
+            tuple(r["id"] for r in rows),
         )
-        by_delivery: dict[int, list[dict[str, Any]]] = {d["id"]: [] for d in out}
+        logs: dict[int, list[AttemptRow]] = {r["id"]: [] for r in rows}
         for attempt in attempts:
-            by_delivery[attempt["delivery_id"]].append(dict(attempt))
-        for delivery in out:
-            delivery["log"] = by_delivery[delivery["id"]]
-        return out
+            logs[attempt["delivery_id"]].append(attempt_row(attempt))
+        return [delivery_row(r, tuple(logs[r["id"]])) for r in rows]
 
 
 def _ensure_org(tx: Tx, org: str, now: float) -> None:
     tx.execute("INSERT OR IGNORE INTO orgs (id, created_at) VALUES (?, ?)", (org, now))
-
-
-def _endpoint(row: sqlite3.Row) -> Endpoint:
-    return Endpoint(
-        id=row["id"],
-        org=row["org"],
-        url=row["url"],
-        kind=row["kind"],
-        events=tuple(json.loads(row["events"])),
-        secret=row["secret"],
-        headers=json.loads(row["headers"]),
-        source=row["source"],
-        enabled=bool(row["enabled"]),
-        disabled_reason=row["disabled_reason"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
