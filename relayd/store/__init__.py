@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relayd.store.backend import CommitListener
 from relayd.store.calls import CallStore
 from relayd.store.cursors import CursorStore
-from relayd.store.db import CommitListener, Database
+from relayd.store.db import Database
 from relayd.store.events import EventStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore

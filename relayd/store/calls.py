@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from relayd.store.db import Database, Tx
-from relayd.store.records import Record, from_row
-from relayd.store.rows import emit, iso
+from relayd.store.backend import Backend, Transaction
+from relayd.store.records import Columns, from_row
+from relayd.store.rows import emit, insert_row, iso
 
 OPEN_STATES = ("queued", "ringing")
 
@@ -33,7 +33,7 @@ class CallRow:
     ended_at: float | None
 
 
-def call_row(row: Record) -> CallRow:
+def call_row(row: Columns) -> CallRow:
     """A `calls` row as a CallRow."""
     return from_row(CallRow, row)
 
@@ -62,7 +62,7 @@ def call_json(call: CallRow) -> dict[str, Any]:
 class CallStore:
     """Calls of every org; each change is committed with its `call.*` event."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     async def create(
@@ -77,7 +77,7 @@ class CallStore:
     ) -> CallRow:
         """Record a call about to be dialled (`ringing`)."""
 
-        def op(tx: Tx) -> CallRow:
+        def op(tx: Transaction) -> CallRow:
             now = time.time()
             values: dict[str, Any] = {
                 "org": org,
@@ -93,12 +93,7 @@ class CallStore:
                 "started_at": now,
                 "ended_at": None,
             }
-            cursor = tx.execute(
-                f"INSERT INTO calls ({', '.join(values)}) "  # noqa: S608 - fixed names
-                f"VALUES ({', '.join(':' + k for k in values)})",
-                values,
-            )
-            call = call_row(values | {"id": int(cursor.lastrowid or 0)})
+            call = call_row(values | {"id": insert_row(tx, "calls", values)})
             emit(tx, org, "call.ringing", call_json(call), now)
             return call
 
@@ -109,7 +104,7 @@ class CallStore:
     ) -> CallRow | None:
         """Record how a call ended (`completed`, `busy`, `no_answer`, ..., `failed`)."""
 
-        def op(tx: Tx) -> CallRow | None:
+        def op(tx: Transaction) -> CallRow | None:
             row = tx.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
             if row is None or row["status"] not in OPEN_STATES:
                 return None
@@ -129,7 +124,7 @@ class CallStore:
     async def interrupt_open(self) -> int:
         """At start: calls a stop cut short cannot be known to have rung; they are `failed`."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             rows = tx.execute(
                 "SELECT id FROM calls WHERE status IN ('queued', 'ringing')"
             ).fetchall()

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
+from relayd.store.backend import CommitListener, Params
 from relayd.store.records import EventRow
 from relayd.store.schema import MIGRATIONS
 
@@ -39,13 +40,16 @@ class Tx:
         self.conn = conn
         self.events: list[EventRow] = []
 
-    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
         """Run one statement inside the batch's transaction."""
         return self.conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each parameter set, inside the batch's transaction."""
+        self.conn.executemany(sql, rows)
 
-WriteFunc = Callable[[Tx], T]
-CommitListener = Callable[[list[EventRow]], None]
+
+WriteFunc = Callable[[Tx], T]  # ops typed with `backend.Transaction` fit too
 
 
 @dataclass
@@ -85,7 +89,7 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 class Database:
-    """The relay's SQLite file: a batching writer and an async reader."""
+    """The relay's SQLite file: a batching writer and an async reader (a `Backend`)."""
 
     def __init__(self, path: str) -> None:
         self.path = path

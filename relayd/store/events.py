@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
 from relayd.store.records import EventRow, event_row
 from relayd.store.rows import emit
 
@@ -12,13 +12,13 @@ from relayd.store.rows import emit
 class EventStore:
     """Stored events of every org (each is published to listeners after its commit)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     async def record(self, org: str, type_: str, data: dict[str, Any]) -> int:
         """Store and publish an event that is not a message state change (e.g. `sim.online`)."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             return emit(tx, org, type_, data)
 
         return await self.db.write(op)

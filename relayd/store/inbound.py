@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
 from relayd.store.records import MessageRow
 from relayd.store.rows import insert_message_in
 
@@ -17,7 +17,7 @@ ASSEMBLED_KEEP_SECONDS = 2 * 86400
 class InboundStore:
     """Stores what SIMs receive; whole messages come out once, parts are held until complete."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     async def store(
@@ -34,15 +34,16 @@ class InboundStore:
     ) -> MessageRow | None:
         """Store one SMS or part; return the message when a whole new one is now stored."""
 
-        def op(tx: Tx) -> MessageRow | None:
+        def op(tx: Transaction) -> MessageRow | None:
             if concat is None or concat[1] <= 1:
                 return _insert_received(
                     tx, org, sim, sender, text, encoding, received_at, external_id, partial=False
                 )
             reference, total, seq = concat
             cursor = tx.execute(
-                "INSERT OR IGNORE INTO inbound_parts (org, sim, sender, reference, total, seq, "
-                "text, encoding, received_at, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO inbound_parts (org, sim, sender, reference, total, seq, text, "
+                "encoding, received_at, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (org, sim, sender, reference, total, seq, text, encoding, received_at, time.time()),
             )
             if cursor.rowcount == 0:
@@ -54,7 +55,7 @@ class InboundStore:
     async def flush_stale(self, older_than: float) -> list[MessageRow]:
         """Give up on multipart messages waiting longer than `older_than` seconds: store partial."""
 
-        def op(tx: Tx) -> list[MessageRow]:
+        def op(tx: Transaction) -> list[MessageRow]:
             now = time.time()
             tx.execute(
                 "DELETE FROM inbound_parts WHERE message_id IS NOT NULL AND first_seen < ?",
@@ -76,7 +77,7 @@ class InboundStore:
         return await self.db.write(op)
 
 
-def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> MessageRow | None:
+def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> MessageRow | None:
     org, sim, sender, _reference, total = group
     where = (
         "org = ? AND sim = ? AND sender = ? AND reference = ? AND total = ? AND message_id IS NULL"
@@ -110,7 +111,7 @@ def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> MessageRow | 
 
 
 def _insert_received(
-    tx: Tx,
+    tx: Transaction,
     org: str,
     sim: str,
     sender: str,
@@ -138,5 +139,5 @@ def _insert_received(
         "partial": int(partial),
         "external_id": external_id,
     }
-    # OR IGNORE: the same SMS stored before (dedupe on external_id) gives None
+    # Ignored (None): the same SMS was stored before (dedupe on external_id).
     return insert_message_in(tx, values, or_ignore=True)

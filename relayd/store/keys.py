@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
+from relayd.store.records import Record
 from relayd.store.rows import iso
 
 KEY_PREFIX = "rk_"
@@ -58,7 +58,7 @@ class ApiKey:
         }
 
 
-def _key_from_row(row: sqlite3.Row) -> ApiKey:
+def _key_from_row(row: Record) -> ApiKey:
     return ApiKey(
         id=row["id"],
         org=row["org"],
@@ -74,7 +74,7 @@ def _key_from_row(row: sqlite3.Row) -> ApiKey:
     )
 
 
-def ensure_org_in(tx: Tx, org: str, secret: str | None = None) -> None:
+def ensure_org_in(tx: Transaction, org: str, secret: str | None = None) -> None:
     """Create `org` if missing (and set its phone secret when given)."""
     tx.execute(
         "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
@@ -84,7 +84,7 @@ def ensure_org_in(tx: Tx, org: str, secret: str | None = None) -> None:
 
 
 def insert_key_in(
-    tx: Tx,
+    tx: Transaction,
     org: str,
     name: str,
     scopes: Sequence[str],
@@ -99,7 +99,7 @@ def insert_key_in(
     now = time.time()
     cursor = tx.execute(
         "INSERT INTO api_keys (org, name, prefix, hash, scopes, allowlist, rate_limit, "
-        "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             org,
             name,
@@ -113,7 +113,7 @@ def insert_key_in(
         ),
     )
     key = ApiKey(
-        int(cursor.lastrowid or 0),
+        int(cursor.fetchone()[0]),
         org,
         name,
         secret[:10],
@@ -131,13 +131,13 @@ def insert_key_in(
 class KeyStore:
     """Orgs and keys, for the API and for the offline `relayd keys` commands."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     async def ensure_org(self, org: str, secret: str | None = None) -> None:
         """Create the org if it does not exist yet."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             ensure_org_in(tx, org, secret)
 
         await self.db.write(op)
@@ -165,7 +165,7 @@ class KeyStore:
     ) -> tuple[ApiKey, str]:
         """Create a key; return it and its secret."""
 
-        def op(tx: Tx) -> tuple[ApiKey, str]:
+        def op(tx: Transaction) -> tuple[ApiKey, str]:
             return insert_key_in(
                 tx,
                 org,
@@ -201,7 +201,7 @@ class KeyStore:
     async def revoke_key(self, key_id: int, org: str | None = None) -> bool:
         """Revoke a key (of `org` when given); False when there is no such active key."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
                 "AND (? IS NULL OR org = ?)",
@@ -214,7 +214,7 @@ class KeyStore:
     async def touch(self, key_id: int, at: float) -> None:
         """Record when a key was last used."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (at, key_id))
 
         await self.db.write(op)

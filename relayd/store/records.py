@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
@@ -17,7 +18,10 @@ _FIELDS: dict[type[Any], tuple[str, ...]] = {}  # a row type's field names, fill
 class Record(Protocol):
     """A row as the database adapter returns it: by column name or position."""
 
-    def __getitem__(self, key: str, /) -> Any: ...
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+
+Columns = Record | Mapping[str, Any]  # what a mapper reads: a row, or the values just written
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class RecentSender:
     sim: str | None
 
 
-def from_row(cls: type[T], row: Record, **given: Any) -> T:
+def from_row(cls: type[T], row: Columns, **given: Any) -> T:
     """A row dataclass from the columns named as its fields; `given` overrides or adds fields."""
     names = _FIELDS.get(cls)
     if names is None:
@@ -112,7 +116,7 @@ def from_row(cls: type[T], row: Record, **given: Any) -> T:
     return cls(**{name: row[name] for name in names if name not in given}, **given)
 
 
-def message_row(row: Record, history: tuple[StatusChange, ...] | None = None) -> MessageRow:
+def message_row(row: Columns, history: tuple[StatusChange, ...] | None = None) -> MessageRow:
     """A `messages` row (every column) as a MessageRow."""
     return from_row(
         MessageRow,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
 from relayd.store.parts import apply_report_in, record_parts_in
 from relayd.store.records import (
     ConversationRow,
@@ -54,7 +54,7 @@ class IdempotencyConflict(Exception):
 class MessageStore:
     """Messages, their history, parts and events."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     # --- outbound -------------------------------------------------------------------
@@ -69,7 +69,7 @@ class MessageStore:
     ) -> list[Created]:
         """Store messages as `queued` (one per recipient) or replay an idempotent request."""
 
-        def replay(tx: Tx) -> list[Created] | None:
+        def replay(tx: Transaction) -> list[Created] | None:
             rows = tx.execute(
                 "SELECT * FROM messages WHERE org = ? AND idempotency_key = ? ORDER BY batch_index",
                 (org, idempotency_key),
@@ -80,7 +80,7 @@ class MessageStore:
                 raise IdempotencyConflict(str(idempotency_key))
             return [Created(message_row(r), False, r["request_hash"]) for r in rows]
 
-        def op(tx: Tx) -> list[Created]:
+        def op(tx: Transaction) -> list[Created]:
             try:
                 return insert(tx)
             except sqlite3.IntegrityError:
@@ -90,7 +90,7 @@ class MessageStore:
                     raise
                 return replayed
 
-        def insert(tx: Tx) -> list[Created]:
+        def insert(tx: Transaction) -> list[Created]:
             now = time.time()
             out = []
             for index, item in enumerate(items):
@@ -134,7 +134,7 @@ class MessageStore:
     ) -> MessageRow | None:
         """Move a message to `status`, with history and event; None if it was not in `only_from`."""
 
-        def op(tx: Tx) -> MessageRow | None:
+        def op(tx: Transaction) -> MessageRow | None:
             return transition_in(
                 tx,
                 message_id,
@@ -150,7 +150,7 @@ class MessageStore:
     async def mark_sent(self, message_id: int, sim: str, references: Sequence[int]) -> None:
         """Record the parts' references and move to `sent` in one transaction."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             record_parts_in(tx, message_id, sim, references)
 
         await self.db.write(op)
@@ -160,7 +160,7 @@ class MessageStore:
     ) -> MessageRow | None:
         """Pair a status report with the newest part sent on `sim` with that reference."""
 
-        def op(tx: Tx) -> MessageRow | None:
+        def op(tx: Transaction) -> MessageRow | None:
             return apply_report_in(
                 tx, sim, reference, recipient, delivered=delivered, detail=detail
             )
@@ -173,7 +173,7 @@ class MessageStore:
         Sends on a SIM that `keep` accepts stay `sending`: that SIM gets them again (phones).
         """
 
-        def op(tx: Tx) -> list[int]:
+        def op(tx: Transaction) -> list[int]:
             rows = tx.execute("SELECT id, sim FROM messages WHERE status = 'sending'").fetchall()
             ids = [int(r[0]) for r in rows if keep is None or not (r[1] and keep(r[1]))]
             for message_id in ids:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from relayd.store.db import Tx
+from relayd.store.backend import Transaction
 from relayd.store.records import EventRow, MessageRow, message_row
 from relayd.store.webhooks import queue_deliveries
 
@@ -80,17 +80,13 @@ def message_json(row: MessageRow) -> dict[str, Any]:
 
 
 def insert_message_in(
-    tx: Tx, values: dict[str, Any], *, or_ignore: bool = False
+    tx: Transaction, values: dict[str, Any], *, or_ignore: bool = False
 ) -> MessageRow | None:
     """Store a new message with its first history entry and event; None if ignored (dedupe)."""
-    cursor = tx.execute(
-        f"INSERT {'OR IGNORE ' if or_ignore else ''}INTO messages ({', '.join(values)}) "  # noqa: S608
-        f"VALUES ({', '.join(':' + k for k in values)})",
-        values,
-    )
-    if cursor.rowcount == 0:
+    message_id = insert_row(tx, "messages", values, or_ignore=or_ignore)
+    if message_id is None:
         return None
-    row = message_row(_NEW_MESSAGE | values | {"id": int(cursor.lastrowid or 0)})
+    row = message_row(_NEW_MESSAGE | values | {"id": message_id})
     tx.execute(
         "INSERT INTO message_history (message_id, status, at) VALUES (?, ?, ?)",
         (row.id, row.status, row.created_at),
@@ -99,21 +95,37 @@ def insert_message_in(
     return row
 
 
-def emit(tx: Tx, org: str, type_: str, data: dict[str, Any], at: float | None = None) -> int:
+def insert_row(
+    tx: Transaction, table: str, values: dict[str, Any], *, or_ignore: bool = False
+) -> int | None:
+    """INSERT one row (column -> value) and return its new id; None when a conflict ignored it."""
+    found = tx.execute(
+        f"INSERT INTO {table} ({', '.join(values)}) "  # noqa: S608 - fixed names
+        f"VALUES ({', '.join(':' + k for k in values)})"
+        f"{' ON CONFLICT DO NOTHING' if or_ignore else ''} RETURNING id",
+        values,
+    ).fetchone()
+    return None if found is None else int(found[0])
+
+
+def emit(
+    tx: Transaction, org: str, type_: str, data: dict[str, Any], at: float | None = None
+) -> int:
     """Write an event row in the current transaction; it is published after commit."""
     at = time.time() if at is None else at
-    cursor = tx.execute(
-        "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
-        (org, type_, at, json.dumps(data, separators=(",", ":"))),
+    event_id = int(
+        tx.execute(
+            "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?) RETURNING id",
+            (org, type_, at, json.dumps(data, separators=(",", ":"))),
+        ).fetchone()[0]
     )
-    event_id = int(cursor.lastrowid or 0)
     queue_deliveries(tx, event_id, org, type_, at)  # same transaction: at-least-once webhooks
     tx.events.append(EventRow(event_id, org, type_, at, data))
     return event_id
 
 
 def transition_in(
-    tx: Tx,
+    tx: Transaction,
     message_id: int,
     status: str,
     *,

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
 from relayd.store.webhook_rows import (
     AttemptResult,
     AttemptRow,
@@ -37,7 +37,7 @@ _NEW_MSG_ID = "'msg_' || lower(hex(randomblob(12)))"
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
-def queue_deliveries(tx: Tx, event_id: int, org: str, type_: str, at: float) -> int:
+def queue_deliveries(tx: Transaction, event_id: int, org: str, type_: str, at: float) -> int:
     """In the event's own transaction: one pending delivery per enabled matching endpoint."""
     cursor = tx.execute(
         "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, status, "  # noqa: S608
@@ -52,7 +52,7 @@ def queue_deliveries(tx: Tx, event_id: int, org: str, type_: str, at: float) -> 
 class WebhookStore:
     """Endpoints, deliveries and attempts."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     # --- endpoints ------------------------------------------------------------------
@@ -60,7 +60,7 @@ class WebhookStore:
     async def sync_config(self, entries: Sequence[ConfigEndpoint]) -> None:
         """Make the `config` endpoints exactly the file's entries; keep ids, secrets, state."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             now = time.time()
             keys = []
             for entry in entries:
@@ -106,15 +106,15 @@ class WebhookStore:
     ) -> Endpoint:
         """Store a new API-created endpoint."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             now = time.time()
             _ensure_org(tx, org, now)
             cursor = tx.execute(
                 "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, enabled, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?)",
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?) RETURNING id",
                 (org, url, kind, json.dumps(list(events)), secret, json.dumps(headers), now),
             )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
         endpoint_id = await self.db.write(op)
         endpoint = await self.get(org, endpoint_id)
@@ -160,7 +160,7 @@ class WebhookStore:
             values["enabled"] = int(values["enabled"])
             values["disabled_reason"] = None if values["enabled"] else "disabled by an admin"
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             assignments = ", ".join(f"{k} = :{k}" for k in values)
             cursor = tx.execute(
                 f"UPDATE webhooks SET {assignments}, updated_at = :now "  # noqa: S608 - names
@@ -174,7 +174,7 @@ class WebhookStore:
     async def delete(self, org: str, endpoint_id: int) -> bool:
         """Remove an endpoint with its queue and log."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             return (
                 tx.execute(
                     "DELETE FROM webhooks WHERE id = ? AND org = ?", (endpoint_id, org)
@@ -219,7 +219,7 @@ class WebhookStore:
     async def record_attempt(self, delivery_id: int, result: AttemptResult) -> None:
         """Log one attempt and move the delivery on; a 410 disables its endpoint."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             status = {"delivered": "delivered", "retry": "pending"}.get(result.outcome, "failed")
             cursor = tx.execute(
                 "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, "
@@ -269,22 +269,22 @@ class WebhookStore:
     async def queue_test(self, endpoint_id: int, type_: str, payload: str) -> int:
         """A delivery that carries its own body and goes to one endpoint only (test-fire)."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             now = time.time()
             cursor = tx.execute(
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, payload, "  # noqa: S608
                 f"status, next_attempt_at, created_at) VALUES (?, NULL, {_NEW_MSG_ID}, ?, ?, "
-                "'pending', ?, ?)",
+                "'pending', ?, ?) RETURNING id",
                 (endpoint_id, type_, payload, now, now),
             )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
         return await self.db.write(op)
 
     async def replay(self, endpoint_id: int, delivery_id: int | None, limit: int) -> list[int]:
         """Queue again one delivery (any state), or every failed one; same `webhook-id`."""
 
-        def op(tx: Tx) -> list[int]:
+        def op(tx: Transaction) -> list[int]:
             if delivery_id is not None:
                 rows = tx.execute(
                     "SELECT id FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
@@ -298,7 +298,7 @@ class WebhookStore:
                 ).fetchall()
             ids = [int(r[0]) for r in rows]
             now = time.time()
-            tx.conn.executemany(
+            tx.executemany(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
                 "next_attempt_at = ?, delivered_at = NULL WHERE id = ?",
                 [(now, i) for i in ids],
@@ -312,7 +312,7 @@ class WebhookStore:
     async def prune(self, older_than: float) -> int:
         """Forget finished deliveries (and their attempts) created before `older_than`."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             return tx.execute(
                 "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_at < ?",
                 (older_than,),
@@ -359,5 +359,6 @@ class WebhookStore:
         return [delivery_row(r, tuple(logs[r["id"]])) for r in rows]
 
 
-def _ensure_org(tx: Tx, org: str, now: float) -> None:
-    tx.execute("INSERT OR IGNORE INTO orgs (id, created_at) VALUES (?, ?)", (org, now))
+def _ensure_org(tx: Transaction, org: str, now: float) -> None:
+    # Not keys.ensure_org_in: keys -> rows -> webhooks would be an import cycle.
+    tx.execute("INSERT INTO orgs (id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (org, now))
