@@ -21,7 +21,7 @@ from relayd.bridges.asg import (
 )
 from relayd.bridges.base import DeliveryReport, InboundSms
 from relayd.numbers import InvalidNumber, mask_number, normalize_number
-from relayd.store.asg import AsgAccount, AsgDeviceRow, AsgStore
+from relayd.store.asg import AsgAccount, AsgDeviceRow
 from relayd.store.keys import hash_secret
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class AsgHub:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
-        self.store = AsgStore(relay.store.db)
+        self.store = relay.store.asg
         self.region = relay.config.sms.default_region
         self.devices: dict[str, AsgDevice] = {}
         self._by_token: dict[str, str] = {}  # token digest -> device id
@@ -207,9 +207,9 @@ class AsgHub:
             for event in RELAY_EVENTS
         ]
         registered = [
-            {"id": w["id"], "deviceId": w["device"], "url": w["url"], "event": w["event"]}
+            {"id": w.id, "deviceId": w.device, "url": w.url, "event": w.event}
             for w in await self.store.webhooks(device.org)
-            if w["device"] in (None, device.id)
+            if w.device in (None, device.id)
         ]
         return own + registered
 

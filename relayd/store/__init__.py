@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relayd.store.asg import AsgStore
 from relayd.store.backend import CommitListener
 from relayd.store.calls import CallStore
 from relayd.store.cursors import CursorStore
@@ -53,6 +54,7 @@ class Store:
         self.calls = CallStore(self.db)
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
+        self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
 
     async def open(self) -> None:
         """Open the file, migrate, and make sure the `default` org exists."""
