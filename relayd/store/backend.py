@@ -6,6 +6,7 @@ Repositories hold their SQL and run it through these protocols only, so a second
   the events `op` appended are handed to the commit listeners after the commit, in order.
 - Placeholders are `?` (positional) or `:name` (named), as the repositories write them.
 - Rows are read by column name (`row["id"]`) or position (`row[0]`).
+- A broken constraint raises `ConstraintViolated`, and only that statement is undone.
 The SQL itself is portable where it could be (`ON CONFLICT`, `RETURNING`); what is not is
 named in the repository that uses it (`json_each` and `randomblob` in webhooks.py, the
 two-argument `MAX` in cursors.py, the `SUM` of a comparison in repo.py).
@@ -21,6 +22,10 @@ from relayd.store.records import EventRow, Record
 T = TypeVar("T")
 Params = tuple[Any, ...] | dict[str, Any]
 CommitListener = Callable[[list[EventRow]], None]
+
+
+class ConstraintViolated(Exception):
+    """A write broke a unique, foreign-key or NOT NULL constraint (cause: the adapter's error)."""
 
 
 class Cursor(Protocol):

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
-from relayd.store.backend import CommitListener, Params
+from relayd.store.backend import CommitListener, ConstraintViolated, Params
 from relayd.store.records import EventRow
 from relayd.store.schema import MIGRATIONS
 
@@ -42,11 +42,17 @@ class Tx:
 
     def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
         """Run one statement inside the batch's transaction."""
-        return self.conn.execute(sql, params)
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise ConstraintViolated(str(exc)) from exc
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter set, inside the batch's transaction."""
-        self.conn.executemany(sql, rows)
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise ConstraintViolated(str(exc)) from exc
 
 
 WriteFunc = Callable[[Tx], T]  # ops typed with `backend.Transaction` fit too

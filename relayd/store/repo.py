@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from relayd.store.backend import Backend, Transaction
+from relayd.store.backend import Backend, ConstraintViolated, Transaction
 from relayd.store.parts import apply_report_in, record_parts_in
 from relayd.store.records import (
     ConversationRow,
@@ -83,7 +82,7 @@ class MessageStore:
         def op(tx: Transaction) -> list[Created]:
             try:
                 return insert(tx)
-            except sqlite3.IntegrityError:
+            except ConstraintViolated:
                 # The unique index on the key found an earlier request: replay it. (Cheaper
                 # than a lookup before every insert; SQLite undoes only the failed statement.)
                 if idempotency_key is None or (replayed := replay(tx)) is None:
