@@ -7,7 +7,9 @@ Repositories hold their SQL and run it through these protocols only, so a second
 - Placeholders are `?` (positional) or `:name` (named), as the repositories write them.
 - Rows are read by column name (`row["id"]`) or position (`row[0]`).
 - A broken constraint raises `ConstraintViolated`, and only that statement is undone.
-The SQL itself is portable where it could be (`ON CONFLICT`, `RETURNING`); what is not is
+- `Transaction.insert` gives a new row's `id` (SQLite: `lastrowid`; PostgreSQL would add
+  `RETURNING id`), so the repositories' INSERTs stay the same for both.
+The SQL itself is portable where it could be (`ON CONFLICT`, no `OR IGNORE`); what is not is
 named in the repository that uses it (`json_each` and `randomblob` in webhooks.py, the
 two-argument `MAX` in cursors.py, the `SUM` of a comparison in repo.py).
 """
@@ -47,6 +49,10 @@ class Transaction(Protocol):
     def execute(self, sql: str, params: Params = ()) -> Cursor: ...
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+    def insert(self, sql: str, params: Params = ()) -> int | None:
+        """Run an INSERT of one row; its new `id`, or None when `ON CONFLICT DO NOTHING` hit."""
+        ...
 
 
 class Backend(Protocol):

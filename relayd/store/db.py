@@ -47,6 +47,11 @@ class Tx:
         except sqlite3.IntegrityError as exc:
             raise ConstraintViolated(str(exc)) from exc
 
+    def insert(self, sql: str, params: Params = ()) -> int | None:
+        """Run an INSERT of one row; its new `id`, or None when a conflict clause skipped it."""
+        cursor = self.execute(sql, params)
+        return cursor.lastrowid if cursor.rowcount > 0 else None
+
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter set, inside the batch's transaction."""
         try:

@@ -97,9 +97,9 @@ def insert_key_in(
     ensure_org_in(tx, org)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     now = time.time()
-    cursor = tx.execute(
+    key_id = tx.insert(
         "INSERT INTO api_keys (org, name, prefix, hash, scopes, allowlist, rate_limit, "
-        "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             org,
             name,
@@ -113,7 +113,7 @@ def insert_key_in(
         ),
     )
     key = ApiKey(
-        int(cursor.fetchone()[0]),
+        int(key_id or 0),
         org,
         name,
         secret[:10],

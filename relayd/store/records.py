@@ -113,7 +113,8 @@ def from_row(cls: type[T], row: Columns, **given: Any) -> T:
     names = _FIELDS.get(cls)
     if names is None:
         names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cast(Any, cls)))
-    return cls(**{name: row[name] for name in names if name not in given}, **given)
+    # Positional: cheaper than keywords, and this runs for every message stored or read.
+    return cls(*[given[name] if name in given else row[name] for name in names])
 
 
 def message_row(row: Columns, history: tuple[StatusChange, ...] | None = None) -> MessageRow:

@@ -99,13 +99,12 @@ def insert_row(
     tx: Transaction, table: str, values: dict[str, Any], *, or_ignore: bool = False
 ) -> int | None:
     """INSERT one row (column -> value) and return its new id; None when a conflict ignored it."""
-    found = tx.execute(
+    return tx.insert(
         f"INSERT INTO {table} ({', '.join(values)}) "  # noqa: S608 - fixed names
         f"VALUES ({', '.join(':' + k for k in values)})"
-        f"{' ON CONFLICT DO NOTHING' if or_ignore else ''} RETURNING id",
+        f"{' ON CONFLICT DO NOTHING' if or_ignore else ''}",
         values,
-    ).fetchone()
-    return None if found is None else int(found[0])
+    )
 
 
 def emit(
@@ -114,10 +113,11 @@ def emit(
     """Write an event row in the current transaction; it is published after commit."""
     at = time.time() if at is None else at
     event_id = int(
-        tx.execute(
-            "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?) RETURNING id",
+        tx.insert(
+            "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
             (org, type_, at, json.dumps(data, separators=(",", ":"))),
-        ).fetchone()[0]
+        )
+        or 0
     )
     queue_deliveries(tx, event_id, org, type_, at)  # same transaction: at-least-once webhooks
     tx.events.append(EventRow(event_id, org, type_, at, data))

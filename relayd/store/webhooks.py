@@ -109,12 +109,14 @@ class WebhookStore:
         def op(tx: Transaction) -> int:
             now = time.time()
             _ensure_org(tx, org, now)
-            cursor = tx.execute(
-                "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, enabled, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?) RETURNING id",
-                (org, url, kind, json.dumps(list(events)), secret, json.dumps(headers), now),
+            return int(
+                tx.insert(
+                    "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, "
+                    "enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?)",
+                    (org, url, kind, json.dumps(list(events)), secret, json.dumps(headers), now),
+                )
+                or 0
             )
-            return int(cursor.fetchone()[0])
 
         endpoint_id = await self.db.write(op)
         endpoint = await self.get(org, endpoint_id)
@@ -271,13 +273,13 @@ class WebhookStore:
 
         def op(tx: Transaction) -> int:
             now = time.time()
-            cursor = tx.execute(
+            delivery_id = tx.insert(
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, payload, "  # noqa: S608
                 f"status, next_attempt_at, created_at) VALUES (?, NULL, {_NEW_MSG_ID}, ?, ?, "
-                "'pending', ?, ?) RETURNING id",
+                "'pending', ?, ?)",
                 (endpoint_id, type_, payload, now, now),
             )
-            return int(cursor.fetchone()[0])
+            return int(delivery_id or 0)
 
         return await self.db.write(op)
 
