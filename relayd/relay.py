@@ -48,23 +48,23 @@ class Relay:
         self.channels = ChannelOutbox(self.store, config.routing.max_attempts)
         if config.email.smtp_host:
             self.channels.register(SmtpSender(config.email))
-        self.notifier = PhoneNotifier(self.store.db, self.bus)  # the app attaches the phones
+        self.notifier = PhoneNotifier(self.store.events, self.bus)  # the app attaches the phones
         self.channels.register(self.notifier)
         self.sending = SendService(
             config, self.store, self.outbox, self.router, self.sims, self.channels
         )
         self.forwarder = InboundForwarder(config.email, self.sending)
         self.calls = CallDispatcher(self.store, self.sims)
-        self.webhooks = WebhookWorker(config, self.store.db)
+        self.webhooks = WebhookWorker(config, self.store.webhooks)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
 
     async def start(self, backends: list[SimBackend] | None = None) -> None:
         """Open the store, make the first admin key if needed, start SIMs and the outbox."""
         await self.store.open()
-        self.store.db.add_commit_listener(self.bus.publish)
-        self.store.db.add_commit_listener(self.webhooks.on_commit)
-        self.store.db.add_commit_listener(self.forwarder.on_commit)
+        self.store.on_commit(self.bus.publish)
+        self.store.on_commit(self.webhooks.on_commit)
+        self.store.on_commit(self.forwarder.on_commit)
         if not await self.store.keys.has_admin_key():
             _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
             self.admin_key = secret

@@ -247,7 +247,7 @@ class SendService:
             for created, item in zip(results, items, strict=True):
                 self.outbox.enqueue(
                     Pending(
-                        id=created.message["id"],
+                        id=created.message.id,
                         org=key.org,
                         peer=item.peer,
                         text=item.text,
@@ -287,7 +287,7 @@ class SendService:
         for created, item in zip(results, items, strict=True):
             self.channels.enqueue(
                 ChannelMessage(
-                    id=created.message["id"],
+                    id=created.message.id,
                     org=org,
                     channel=order.channel,
                     to=item.peer,

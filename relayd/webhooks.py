@@ -19,7 +19,6 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -27,9 +26,10 @@ from yarl import URL
 
 from relayd import __version__
 from relayd.config import Config, WebhookConfig
-from relayd.store.db import Database
+from relayd.store.records import EventRow
 from relayd.store.rows import iso
-from relayd.store.webhooks import AttemptResult, ConfigEndpoint, DueDelivery, WebhookStore
+from relayd.store.webhook_rows import AttemptResult, ConfigEndpoint, DueDelivery
+from relayd.store.webhooks import WebhookStore
 from relayd.webhook_rules import (
     TEST_EVENT,
     check_events,
@@ -147,9 +147,9 @@ def config_entries(webhooks: Sequence[WebhookConfig]) -> list[ConfigEndpoint]:
 class WebhookWorker:
     """Posts due deliveries; wakes on committed events and on the next retry's time."""
 
-    def __init__(self, config: Config, db: Database) -> None:
+    def __init__(self, config: Config, store: WebhookStore) -> None:
         self.config = config
-        self.store = WebhookStore(db)
+        self.store = store
         self.delivered = 0
         self.failed_attempts = 0
         self._orgs: set[str] = set()
@@ -185,9 +185,9 @@ class WebhookWorker:
             await self._session.close()
             self._session = None
 
-    def on_commit(self, events: list[dict[str, Any]]) -> None:
+    def on_commit(self, events: list[EventRow]) -> None:
         """Commit listener: wake when an org with endpoints got events (deliveries queued)."""
-        if any(event["org"] in self._orgs for event in events):
+        if any(event.org in self._orgs for event in events):
             self._wake.set()
 
     async def endpoints_changed(self, org: str | None = None) -> None:

@@ -18,7 +18,6 @@ OVERSIZED = {
     "modem/codec.py": 588,
     "modem/engine.py": 498,
     "modem/modem.py": 481,
-    "relayd/store/webhooks.py": 457,
     "relayd/api/webhooks.py": 420,
     "modem/simulator/device.py": 405,
     "modem/simulator/simulator.py": 401,

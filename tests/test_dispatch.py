@@ -245,9 +245,9 @@ async def test_restart_fails_in_flight_sends_as_interrupted(tmp_path: Path) -> N
     from relayd.sending import SendOrder
 
     accepted = await relay.sending.accept(key, SendOrder(to=[NUMBER], text="torn"))
-    message_id = accepted.results[0].message["id"]
+    message_id = accepted.results[0].message.id
     async with asyncio.timeout(5):
-        while (await relay.store.messages.get_message("default", message_id) or {})["status"] != "sending":
+        while getattr(await relay.store.messages.get_message("default", message_id), "status", None) != "sending":
             await asyncio.sleep(0.01)
     # Simulate the crash: the process dies with the send in flight; the store keeps `sending`.
     await relay.outbox.drain(0)
@@ -259,7 +259,7 @@ async def test_restart_fails_in_flight_sends_as_interrupted(tmp_path: Path) -> N
     await restarted.start([second])
     message = await restarted.store.messages.get_message("default", message_id)
     await restarted.stop()
-    assert message is not None and message["status"] == "failed" and message["error"] == "interrupted"
+    assert message is not None and message.status == "failed" and message.error == "interrupted"
     assert second.sent == []
 
 
@@ -271,7 +271,7 @@ async def test_per_sim_rate_limit_spaces_sends(make_relay: RelayFactory) -> None
     for message_id in ids:
         await wait_status(relay, message_id, "sent")
     rows = [await relay.relay.store.messages.get_message("default", i) for i in ids]
-    sent_at = [r["history"][1]["at"] for r in rows if r]
+    sent_at = [r.history[1].at for r in rows if r and r.history]
     assert len(sent_at) == 3 and sent_at == sorted(sent_at)
 
 

@@ -126,7 +126,7 @@ def _fake_relay(*, answers: bool = True) -> SimpleNamespace:
     return SimpleNamespace(
         sims=SimpleNamespace(online_count=2),
         outbox=outbox,
-        store=SimpleNamespace(db=SimpleNamespace(writer_alive=True)),
+        store=SimpleNamespace(writer_alive=True),
     )
 
 
@@ -162,7 +162,7 @@ async def test_notifier_stops_pinging_when_the_writer_dies(listener: NotifyListe
     service = ServiceNotifier(relay, {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "100000"})  # type: ignore[arg-type]
     service.ready()
     await asyncio.sleep(0.2)
-    relay.store.db.writer_alive = False
+    relay.store.writer_alive = False
     await asyncio.sleep(0.05)
     listener.collect(0.01)
     await asyncio.sleep(0.3)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -25,6 +24,7 @@ import relayd.webhooks as webhooks
 from relayd.api.context import API
 from relayd.config import Config, WebhookConfig
 from relayd.store.db import Tx
+from relayd.store.records import MessageRow
 from relayd.store.rows import emit
 from tests.conftest import RelayClient, RelayFactory
 
@@ -106,7 +106,7 @@ async def add_hook(relay: RelayClient, url: str, key: str | None = None, **field
     return body["webhook"]["id"], body["secret"]
 
 
-async def inbound(relay: RelayClient, text: str, org: str = "default") -> dict[str, Any]:
+async def inbound(relay: RelayClient, text: str, org: str = "default") -> MessageRow:
     """An SMS arriving on a SIM: the same store call every bridge makes."""
     message = await relay.relay.store.inbound.store(
         org, "modem:test", PEER, text, encoding="gsm7", received_at=time.time(), external_id=None
@@ -149,7 +149,7 @@ async def test_inbound_sms_is_posted_signed_per_standard_webhooks(
     payload = hit.json
     assert set(payload) == {"type", "timestamp", "data"}
     assert payload["type"] == "sms.received" and payload["timestamp"].endswith("Z")
-    assert payload["data"]["id"] == message["id"] and payload["data"]["text"] == "hello relay"
+    assert payload["data"]["id"] == message.id and payload["data"]["text"] == "hello relay"
     await wait_for(lambda: relay.relay.webhooks.delivered == 1)
     [delivery] = await deliveries(relay, hook_id)
     assert delivery["status"] == "delivered" and delivery["msg_id"] == hit.headers["webhook-id"]
@@ -435,7 +435,7 @@ async def test_homeassistant_kind_fires_sms_incoming_sms(
     assert hit.headers["Authorization"] == "Bearer ha-long-lived-token"
     assert hit.json == {
         "phone": PEER,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dt.datetime.fromisoformat(message["received_at"]).timestamp())),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.received_at)),
         "text": "Grüße from the garden gate",
     }
 

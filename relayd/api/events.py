@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Hashable, Iterator
-from typing import Any
 
 from aiohttp import web
 
@@ -16,6 +15,7 @@ from relayd.auth import credentials_from
 from relayd.events import CLOSE
 from relayd.exceptions import ApiError
 from relayd.limits import StreamCounter, TooManyStreams
+from relayd.store import EventRow
 from relayd.store.rows import iso
 
 KEEPALIVE_SECONDS = 15.0
@@ -50,15 +50,10 @@ def stream_slot(streams: StreamCounter, holder: Hashable) -> Iterator[None]:
         ) from None
 
 
-def _frame(event: dict[str, Any]) -> bytes:
-    payload = {
-        "id": event["id"],
-        "type": event["type"],
-        "timestamp": iso(event["at"]),
-        "data": event["data"],
-    }
+def _frame(event: EventRow) -> bytes:
+    payload = {"id": event.id, "type": event.type, "timestamp": iso(event.at), "data": event.data}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event['id']}\nevent: {event['type']}\ndata: {body}\n\n".encode()
+    return f"id: {event.id}\nevent: {event.type}\ndata: {body}\n\n".encode()
 
 
 async def event_stream(request: web.Request) -> web.StreamResponse:
@@ -87,15 +82,15 @@ async def _stream(request: web.Request, org: str, secret: str) -> web.StreamResp
         await response.write(b"retry: 2000\n\n")
         if last is not None:
             while True:
-                backlog = await relay.store.messages.events_since(org, last, BACKLOG_PAGE)
+                backlog = await relay.store.events.since(org, last, BACKLOG_PAGE)
                 for event in backlog:
-                    if not wanted or event["type"] in wanted:
+                    if not wanted or event.type in wanted:
                         await response.write(_frame(event))
-                    last = event["id"]
+                    last = event.id
                 if len(backlog) < BACKLOG_PAGE:
                     break
         while not sub.overflowed:
-            item: dict[str, Any] | None
+            item: EventRow | None
             try:
                 item = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
@@ -105,10 +100,10 @@ async def _stream(request: web.Request, org: str, secret: str) -> web.StreamResp
             if item is None:
                 await response.write(b": keepalive\n\n")
                 continue
-            if last is not None and item["id"] <= last:
+            if last is not None and item.id <= last:
                 continue  # already sent from the log
-            last = item["id"]
-            if not wanted or item["type"] in wanted:
+            last = item.id
+            if not wanted or item.type in wanted:
                 await response.write(_frame(item))
     except ConnectionResetError:
         pass

@@ -83,7 +83,7 @@ def register(api: Api) -> None:
 async def health(request: web.Request) -> web.Response:
     """GET /health: no key needed."""
     relay = relay_of(request)
-    ok = relay.started and relay.store.db.writer_alive and relay.outbox.healthy
+    ok = relay.started and relay.store.writer_alive and relay.outbox.healthy
     data = {"ok": ok, "version": relay.version, "sims_online": relay.sims.online_count}
     return json_response(data, 200 if ok else 503)
 
@@ -130,11 +130,11 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP relayd_messages Messages stored, by org, direction and status.",
         "# TYPE relayd_messages gauge",
     ]
-    for row in await relay.store.messages.status_counts():
-        if org is None or row["org"] == org:
+    for count in await relay.store.messages.status_counts():
+        if org is None or count.org == org:
             lines.append(
-                f'relayd_messages{{org="{_label(row["org"])}",direction="{row["direction"]}",'
-                f'status="{row["status"]}"}} {row["n"]}'
+                f'relayd_messages{{org="{_label(count.org)}",direction="{count.direction}",'
+                f'status="{count.status}"}} {count.count}'
             )
     lines += [
         "# HELP relayd_outbox_queued Messages waiting for a SIM or their send time.",
@@ -175,14 +175,14 @@ def _sim_metrics(relay: Relay, sims: list[SimBackend]) -> list[str]:
 
 
 def _relay_metrics(relay: Relay) -> list[str]:
-    db = relay.store.db
+    stats = relay.store.write_stats()
     return [
         "# HELP relayd_db_commits_total Group commits (fsyncs) of the writer.",
         "# TYPE relayd_db_commits_total counter",
-        f"relayd_db_commits_total {db.commits}",
+        f"relayd_db_commits_total {stats.commits}",
         "# HELP relayd_db_writes_total Write operations committed.",
         "# TYPE relayd_db_writes_total counter",
-        f"relayd_db_writes_total {db.writes}",
+        f"relayd_db_writes_total {stats.writes}",
         "# HELP relayd_event_subscribers Open event streams.",
         "# TYPE relayd_event_subscribers gauge",
         f"relayd_event_subscribers {relay.bus.subscribers}",

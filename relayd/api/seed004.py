@@ -20,6 +20,7 @@ from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
+from relayd.store.rows import message_json
 
 TAGS = ("seed 004",)
 MAX_BATCH = 1000
@@ -249,7 +250,7 @@ async def send(request: web.Request) -> web.Response:
     for order in orders:
         accepted = await service.accept(access.key, order)
         message = accepted.results[0].message
-        results.append(SeedSendOne(id=message["id"], to=message["peer"], status=message["status"]))
+        results.append(SeedSendOne(id=message.id, to=message.peer, status=message.status))
     online = any(s.info.online for s in relay.sims.for_org(access.org))
     answer = SeedSendResult(device_online=online, queued=len(results), results=results)
     return json_response(answer.model_dump())
@@ -299,7 +300,7 @@ async def messages(request: web.Request) -> web.Response:
             "sent_at": m["sent_at"],
             "received_at": m["received_at"],
         }
-        for m in rows
+        for m in map(message_json, rows)
     ]
     return json_response({"org_id": access.org, "count": len(out), "messages": out})
 

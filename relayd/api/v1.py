@@ -23,6 +23,7 @@ from relayd.api.models import (
 from relayd.dispatch.sims import sim_json
 from relayd.exceptions import ApiError
 from relayd.sending import Accepted, SendOrder
+from relayd.store.rows import iso, message_json
 
 TAGS = ("messages",)
 
@@ -125,11 +126,11 @@ def send_results(accepted: Accepted) -> list[SendResult]:
     """The accepted messages as the send routes answer them."""
     return [
         SendResult(
-            id=c.message["id"],
-            to=c.message["peer"],
-            status=c.message["status"],
-            parts=c.message["parts"],
-            encoding=c.message["encoding"],
+            id=c.message.id,
+            to=c.message.peer,
+            status=c.message.status,
+            parts=c.message.parts,
+            encoding=c.message.encoding,
         )
         for c in accepted.results
     ]
@@ -164,7 +165,7 @@ async def get_message(request: web.Request) -> web.Response:
     )
     if message is None:
         raise ApiError(404, "not_found", "no such message")
-    return json_response(message)
+    return json_response(message_json(message))
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -179,8 +180,10 @@ async def list_messages(request: web.Request) -> web.Response:
         peer=query.peer,
         status=query.status,
     )
-    next_since = messages[-1]["id"] if messages else query.since_id
-    return json_response({"messages": messages, "next_since_id": next_since})
+    next_since = messages[-1].id if messages else query.since_id
+    return json_response(
+        {"messages": [message_json(m) for m in messages], "next_since_id": next_since}
+    )
 
 
 async def cancel_message(request: web.Request) -> web.Response:
@@ -189,14 +192,14 @@ async def cancel_message(request: web.Request) -> web.Response:
     org = key_of(request).org
     message_id = _message_id(request)
     current = await relay.store.messages.get_message(org, message_id)
-    if current is None or current["direction"] != "out":
+    if current is None or current.direction != "out":
         raise ApiError(404, "not_found", "no such message")
     done = await relay.store.messages.transition(
         message_id, "cancelled", error="cancelled by API", only_from=("queued",)
     )
     if done is None:
         latest = await relay.store.messages.get_message(org, message_id)
-        state = latest["status"] if latest else current["status"]
+        state = latest.status if latest else current.status
         raise ApiError(
             409,
             "not_cancellable",
@@ -209,7 +212,18 @@ async def cancel_message(request: web.Request) -> web.Response:
 async def conversations(request: web.Request) -> web.Response:
     """GET /api/v1/conversations."""
     rows = await relay_of(request).store.messages.conversations(key_of(request).org)
-    return json_response({"conversations": rows})
+    threads = [
+        {
+            "peer": r.peer,
+            "messages": r.messages,
+            "inbound": r.inbound,
+            "last_message": message_json(r.last_message),
+            "last_sim": r.last_message.sim,
+            "updated_at": iso(r.last_message.created_at),
+        }
+        for r in rows
+    ]
+    return json_response({"conversations": threads})
 
 
 async def list_sims(request: web.Request) -> web.Response:

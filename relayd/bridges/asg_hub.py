@@ -21,7 +21,7 @@ from relayd.bridges.asg import (
 )
 from relayd.bridges.base import DeliveryReport, InboundSms
 from relayd.numbers import InvalidNumber, mask_number, normalize_number
-from relayd.store.asg import AsgAccount, AsgDeviceRow, AsgStore
+from relayd.store.asg import AsgAccount, AsgDeviceRow
 from relayd.store.keys import hash_secret
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class AsgHub:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
-        self.store = AsgStore(relay.store.db)
+        self.store = relay.store.asg
         self.region = relay.config.sms.default_region
         self.devices: dict[str, AsgDevice] = {}
         self._by_token: dict[str, str] = {}  # token digest -> device id
@@ -161,11 +161,11 @@ class AsgHub:
             )
             # `sending`: the phone's Sent is being recorded right now (or, after a restart,
             # the phone is offered it again); the report waits for the part to pair with.
-            if message is None or message["status"] not in ("sending", "sent"):
+            if message is None or message.status not in ("sending", "sent"):
                 return  # unknown, or already final
-            if not message["sim"]:
+            if not message.sim:
                 return
-            message_id, peer, sim = message["id"], message["peer"], message["sim"]
+            message_id, peer, sim = message.id, message.peer, message.sim
         delivered = state == "Delivered"
         report = DeliveryReport(
             reference=message_id,
@@ -207,9 +207,9 @@ class AsgHub:
             for event in RELAY_EVENTS
         ]
         registered = [
-            {"id": w["id"], "deviceId": w["device"], "url": w["url"], "event": w["event"]}
+            {"id": w.id, "deviceId": w.device, "url": w.url, "event": w.event}
             for w in await self.store.webhooks(device.org)
-            if w["device"] in (None, device.id)
+            if w.device in (None, device.id)
         ]
         return own + registered
 

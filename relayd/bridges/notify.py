@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from relayd.bridges.base import SendFailed
 from relayd.dispatch.channels import ChannelMessage
 from relayd.events import EventBus
-from relayd.store.db import Database
-from relayd.store.repo import record_event
+from relayd.store.events import EventStore
 
 DEFAULT_TITLE = "relayd"
 MAX_TEXT = 4000  # characters: a notification, not a document
@@ -29,8 +28,8 @@ class PhoneNotifier:
     line_id = "notify"
     max_in_flight = 8
 
-    def __init__(self, db: Database, bus: EventBus) -> None:
-        self.db = db
+    def __init__(self, events: EventStore, bus: EventBus) -> None:
+        self.events = events
         self.bus = bus
         self._phones: PhoneNotify | None = None
 
@@ -51,8 +50,7 @@ class PhoneNotifier:
                 transient=True,
                 not_sent=True,
             )
-        await record_event(
-            self.db,
+        await self.events.record(
             message.org,
             "notify",
             {"id": message.id, "title": title, "text": message.text, "phones": phones},

@@ -302,14 +302,14 @@ class PhoneHub:
 
     async def _on_delivery(self, session: PhoneSession, frame: DeliveryFrame) -> None:
         message = await self.relay.store.messages.get_message(session.org, frame.id)
-        sim: str = message["sim"] or "" if message is not None else ""
-        if message is None or message["direction"] != "out" or not self._is_phone_sim(sim):
+        sim = (message.sim or "") if message is not None else ""
+        if message is None or message.direction != "out" or not self._is_phone_sim(sim):
             _LOGGER.debug("Phone %s reported delivery of unknown send %d", session.label, frame.id)
             return
         detail = frame.error or ("delivered" if frame.delivered else "not delivered")
         report = DeliveryReport(
             reference=frame.id,
-            recipient=message["peer"],
+            recipient=message.peer,
             delivered=frame.delivered,
             final=True,
             status_code=0 if frame.delivered else 1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.dispatch.router import sim_matches
@@ -18,6 +18,7 @@ from relayd.dispatch.sims import SimRegistry
 from relayd.exceptions import ApiError
 from relayd.numbers import mask_number
 from relayd.store import Store
+from relayd.store.calls import CallRow
 
 _LOGGER = logging.getLogger(__name__)
 # modem outcome -> call status; `ended`: rejected, or answered and hung up (GSM cannot tell)
@@ -65,7 +66,7 @@ class CallDispatcher:
         sim: str | None = None,
         prompt: str | None = None,
         source: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CallRow:
         """Record the call and dial it in the background; 409/422 when no SIM can."""
         candidates = [s for s in self.sims.for_org(org) if "call" in s.capabilities]
         if sim is not None:
@@ -85,7 +86,7 @@ class CallDispatcher:
             org, to, backend.info.id, ring_seconds=ring_seconds, prompt=prompt, source=source
         )
         task = asyncio.create_task(
-            self._dial(call["id"], backend, to, ring_seconds), name=f"call-{call['id']}"
+            self._dial(call.id, backend, to, ring_seconds), name=f"call-{call.id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -65,20 +65,20 @@ class Outbox:
             )
         now = time.time()
         for row in await self.store.messages.pending_outbound():
-            if row["channel"] != "sms":
+            if row.channel != "sms":
                 continue  # e-mail and notifications are the channel worker's
             message = Pending(
-                id=row["id"],
-                org=row["org"],
-                peer=row["peer"],
-                text=row["text"],
-                sim_request=row["sim_request"],
-                send_at=row["send_at"],
-                expires_at=row["expires_at"],
-                delivery_report=bool(row["delivery_report"]),
-                force_gsm7=bool(row["force_gsm7"]),
-                attempts=row["attempts"],
-                resume_sim=row["sim"] if row["status"] == "sending" else None,
+                id=row.id,
+                org=row.org,
+                peer=row.peer,
+                text=row.text,
+                sim_request=row.sim_request,
+                send_at=row.send_at,
+                expires_at=row.expires_at,
+                delivery_report=row.delivery_report,
+                force_gsm7=row.force_gsm7,
+                attempts=row.attempts,
+                resume_sim=row.sim if row.status == "sending" else None,
             )
             self._pending.add(message, now)
         self._task = asyncio.create_task(self._run(), name="relayd-outbox")

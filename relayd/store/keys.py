@@ -7,13 +7,13 @@ import asyncio
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relayd.passwords import hash_password, is_password_hash, verify_nothing, verify_password
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
+from relayd.store.records import Record
 from relayd.store.rows import iso
 
 KEY_PREFIX = "rk_"
@@ -67,7 +67,7 @@ class ApiKey:
         }
 
 
-def _key_from_row(row: sqlite3.Row) -> ApiKey:
+def _key_from_row(row: Record) -> ApiKey:
     return ApiKey(
         id=row["id"],
         org=row["org"],
@@ -83,7 +83,7 @@ def _key_from_row(row: sqlite3.Row) -> ApiKey:
     )
 
 
-def ensure_org_in(tx: Tx, org: str, secret_hash: str | None = None) -> None:
+def ensure_org_in(tx: Transaction, org: str, secret_hash: str | None = None) -> None:
     """Create `org` if missing (and set its phone secret's `hash_org_secret` when given)."""
     tx.execute(
         "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
@@ -93,7 +93,7 @@ def ensure_org_in(tx: Tx, org: str, secret_hash: str | None = None) -> None:
 
 
 def insert_key_in(
-    tx: Tx,
+    tx: Transaction,
     org: str,
     name: str,
     scopes: Sequence[str],
@@ -106,7 +106,7 @@ def insert_key_in(
     ensure_org_in(tx, org)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     now = time.time()
-    cursor = tx.execute(
+    key_id = tx.insert(
         "INSERT INTO api_keys (org, name, prefix, hash, scopes, allowlist, rate_limit, "
         "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -122,7 +122,7 @@ def insert_key_in(
         ),
     )
     key = ApiKey(
-        int(cursor.lastrowid or 0),
+        int(key_id or 0),
         org,
         name,
         secret[:10],
@@ -140,7 +140,7 @@ def insert_key_in(
 class KeyStore:
     """Orgs and keys, for the API and for the offline `relayd keys` commands."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
         self._verified: dict[str, str] = {}  # digest of (org, secret) -> stored hash it matched
 
@@ -148,7 +148,7 @@ class KeyStore:
         """Create the org if it does not exist yet (and set its phone secret when given)."""
         hashed = await asyncio.to_thread(hash_org_secret, secret) if secret else None
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             ensure_org_in(tx, org, hashed)
 
         await self.db.write(op)
@@ -163,7 +163,7 @@ class KeyStore:
         ]
         upgraded = [(await asyncio.to_thread(hash_password, old), org, old) for org, old in legacy]
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             for params in upgraded:
                 tx.execute(
                     "UPDATE orgs SET secret_hash = ? WHERE id = ? AND secret_hash = ?", params
@@ -205,7 +205,7 @@ class KeyStore:
     ) -> tuple[ApiKey, str]:
         """Create a key; return it and its secret."""
 
-        def op(tx: Tx) -> tuple[ApiKey, str]:
+        def op(tx: Transaction) -> tuple[ApiKey, str]:
             return insert_key_in(
                 tx,
                 org,
@@ -246,7 +246,7 @@ class KeyStore:
     async def revoke_key(self, key_id: int, org: str | None = None) -> bool:
         """Revoke a key (of `org` when given); False when there is no such active key."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
                 "AND (? IS NULL OR org = ?)",
@@ -259,7 +259,7 @@ class KeyStore:
     async def touch(self, key_id: int, at: float) -> None:
         """Record when a key was last used."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (at, key_id))
 
         await self.db.write(op)
