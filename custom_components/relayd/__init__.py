@@ -1,0 +1,81 @@
+"""relayd: a self-hosted SMS gateway (USB GSM modems, Android phones) in Home Assistant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .api import RelaydAuthError, RelaydClient, RelaydError
+from .const import CONF_TLS, DOMAIN
+from .coordinator import RelaydCoordinator
+from .entity import relay_device
+from .services import async_setup_services
+from .stream import EventStream
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.NOTIFY, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+@dataclass
+class RelaydRuntime:
+    """What a loaded entry holds (entry.runtime_data)."""
+
+    client: RelaydClient
+    coordinator: RelaydCoordinator
+    stream: EventStream
+
+
+type RelaydConfigEntry = ConfigEntry[RelaydRuntime]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions once, whatever entries exist (they look the entry up)."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: RelaydConfigEntry) -> bool:
+    """Connect to the relay, read its SIMs, follow its event stream."""
+    client = RelaydClient(
+        async_get_clientsession(hass),
+        entry.data[CONF_HOST],
+        entry.data[CONF_PORT],
+        entry.data[CONF_API_KEY],
+        tls=entry.data.get(CONF_TLS, False),
+    )
+    try:
+        await client.sims()
+    except RelaydAuthError as exc:
+        raise ConfigEntryAuthFailed(str(exc)) from exc
+    except RelaydError as exc:
+        raise ConfigEntryNotReady(f"relayd at {client.base} is not reachable: {exc}") from exc
+    coordinator = RelaydCoordinator(hass, entry, client)
+    await coordinator.async_config_entry_first_refresh()
+    stream = EventStream(hass, entry, client, coordinator)
+    await stream.async_load()
+    entry.runtime_data = RelaydRuntime(client, coordinator, stream)
+    dr.async_get(hass).async_get_or_create(config_entry_id=entry.entry_id, **relay_device(entry))
+    entry.async_create_background_task(hass, stream.run(), f"{DOMAIN} event stream")
+    entry.async_on_unload(entry.add_update_listener(_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: RelaydConfigEntry) -> bool:
+    """Stop the stream (its task is the entry's) and keep where it got to."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.stream.async_save()
+    return unloaded
+
+
+async def _options_updated(hass: HomeAssistant, entry: RelaydConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
