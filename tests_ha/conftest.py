@@ -56,17 +56,17 @@ def ha_key(relay: Relay) -> tuple[int, str]:
 async def entry(
     hass: HomeAssistant, relay: Relay, ha_key: tuple[int, str]
 ) -> AsyncIterator[MockConfigEntry]:
-    """The integration set up against the relay (as the config flow would leave it)."""
+    """The integration set up against the relay (as the user step of the flow leaves it)."""
     config_entry = MockConfigEntry(
         domain=DOMAIN,
         title="relayd test",
-        unique_id=relay.instance_id,
+        unique_id=f"{relay.host}:{relay.port}",
         data={
             CONF_HOST: relay.host,
             CONF_PORT: relay.port,
             CONF_API_KEY: ha_key[1],
             CONF_TLS: False,
-            CONF_RELAY_ID: relay.instance_id,
+            CONF_RELAY_ID: None,
         },
     )
     config_entry.add_to_hass(hass)

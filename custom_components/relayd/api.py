@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,8 +114,13 @@ class RelaydClient:
             body["sim"] = sim
         return await self._request("POST", "/api/v1/calls", payload=body)
 
-    async def events(self, last_event_id: int | None) -> AsyncIterator[StreamEvent]:
-        """GET /api/v1/events: yield events until the stream ends; resume after last_event_id."""
+    async def events(
+        self, last_event_id: int | None, on_open: Callable[[], None] | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """GET /api/v1/events: yield events until the stream ends; resume after last_event_id.
+
+        `on_open` is called once relayd has accepted the stream (before any event).
+        """
         headers = self._headers()
         headers["Accept"] = "text/event-stream"
         if last_event_id is not None:
@@ -128,6 +133,8 @@ class RelaydClient:
                 self.base.with_path("/api/v1/events"), headers=headers, timeout=timeout
             ) as response:
                 await _raise_for_status(response, (200,))
+                if on_open is not None:
+                    on_open()
                 async for event in _parse_sse(response.content):
                     yield event
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -69,10 +69,8 @@ class EventStream:
         pause = RECONNECT_SECONDS
         while True:
             try:
-                async for event in self.client.events(self.last_event_id):
-                    if not self.connected:
-                        self.connected = True
-                        pause = RECONNECT_SECONDS
+                async for event in self.client.events(self.last_event_id, self._opened):
+                    pause = RECONNECT_SECONDS
                     self._handle(event)
                 _LOGGER.debug("relayd closed the event stream (restarting?)")
             except RelaydAuthError:
@@ -86,6 +84,10 @@ class EventStream:
                 self.coordinator.async_update_listeners()
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_MAX_SECONDS)
+
+    def _opened(self) -> None:
+        self.connected = True
+        self.coordinator.async_update_listeners()
 
     async def async_save(self) -> None:
         """Write the last event id now (on unload)."""
