@@ -66,11 +66,10 @@ class EventStream:
 
     async def run(self) -> None:
         """Follow the stream for the life of the entry, reconnecting with backoff."""
-        pause = RECONNECT_SECONDS
+        failures = 0
         while True:
             try:
                 async for event in self.client.events(self.last_event_id, self._opened):
-                    pause = RECONNECT_SECONDS
                     self._handle(event)
                 _LOGGER.debug("relayd closed the event stream (restarting?)")
             except RelaydAuthError:
@@ -80,10 +79,11 @@ class EventStream:
             except RelaydError as exc:
                 _LOGGER.debug("Event stream lost: %s", exc)
             if self.connected:
+                failures = 0
                 self.connected = False
                 self.coordinator.async_update_listeners()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECONNECT_MAX_SECONDS)
+            await asyncio.sleep(min(RECONNECT_SECONDS * 2**failures, RECONNECT_MAX_SECONDS))
+            failures += 1
 
     def _opened(self) -> None:
         self.connected = True
