@@ -18,7 +18,17 @@ if TYPE_CHECKING:
 
     from . import RelaydConfigEntry
 
-TO_REDACT = {CONF_API_KEY, CONF_RECIPIENTS, "number", "peer", "text", "phone", "control_url"}
+TO_REDACT = {
+    CONF_API_KEY,
+    CONF_RECIPIENTS,
+    "number",
+    "peer",
+    "text",
+    "subject",
+    "phone",
+    "idempotency_key",
+    "control_url",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -35,6 +45,7 @@ async def async_get_config_entry_diagnostics(
             "stream": {
                 "connected": runtime.stream.connected,
                 "last_event_id": runtime.stream.last_event_id,
+                "last_message": runtime.stream.last_message,
             },
             "last_update_success": runtime.coordinator.last_update_success,
         },

@@ -53,6 +53,8 @@ class EventStream:
         self.client = client
         self.coordinator = coordinator
         self.last_event_id: int | None = None
+        self.last_message: dict[str, Any] | None = None
+        """The last inbound SMS (diagnostics show it, masked)."""
         self.connected = False
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.events"
@@ -109,6 +111,7 @@ class EventStream:
 
     def _fire_received(self, event: StreamEvent) -> None:
         message = event.data
+        self.last_message = message
         when = message.get("received_at") or message.get("created_at") or event.timestamp
         parsed = dt_util.parse_datetime(str(when or ""))
         if parsed is not None and dt_util.utcnow() - parsed > MAX_REPLAY_AGE:
