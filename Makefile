@@ -41,6 +41,7 @@ $(STAMP_HA): tests_ha/requirements.txt | $(VENV_HA)/bin/python
 
 test-ha: $(STAMP) $(STAMP_HA)  ## the Home Assistant integration against a real relayd
 	$(VENV_HA)/bin/ruff check custom_components tests_ha
+	$(VENV_HA)/bin/mypy --config-file tests_ha/mypy.ini custom_components/relayd
 	$(VENV_HA)/bin/python -m pytest -c tests_ha/pytest.ini -q -p no:cacheprovider tests_ha $(ARGS)
 
 lint: $(STAMP)  ## ruff + mypy (strict on relayd and modem)

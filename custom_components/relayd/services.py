@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
     from . import RelaydConfigEntry
 
 ATTR_CONFIG_ENTRY = "config_entry_id"
-_TARGET = {vol.Optional(ATTR_CONFIG_ENTRY): cv.string, vol.Optional("sim"): cv.string}
+_TARGET: dict[vol.Marker, Any] = {
+    vol.Optional(ATTR_CONFIG_ENTRY): cv.string,
+    vol.Optional("sim"): cv.string,
+}
 SEND_SCHEMA = vol.Schema(
     {
         vol.Required("to"): vol.Any(cv.string, [cv.string]),
@@ -56,7 +60,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         answer = await call_relayd(
             entry.runtime_data.client.send(to, call.data["text"], _sim(entry, call))
         )
-        messages = answer if isinstance(answer, list) else [answer]
+        messages: list[Any] = answer if isinstance(answer, list) else [answer]
         return {"messages": messages}
 
     async def ring(call: ServiceCall) -> ServiceResponse:
@@ -104,7 +108,7 @@ def _sim(entry: RelaydConfigEntry, call: ServiceCall) -> str | None:
     return call.data.get("sim") or default_sim(entry)
 
 
-async def call_relayd(request: Any) -> Any:
+async def call_relayd[T](request: Awaitable[T]) -> T:
     """Await a client call; relayd's refusals become errors the user can read."""
     try:
         return await request
