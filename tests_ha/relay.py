@@ -151,6 +151,10 @@ class Relay:
         """What the demo modem put on the air."""
         return http("GET", f"{self.control_url}/sent")[1]["messages"]
 
+    def modem_calls(self) -> list[dict[str, Any]]:
+        """The voice calls the demo modem dialled."""
+        return http("GET", f"{self.control_url}/calls")[1]["calls"]
+
     def wait_for(self, check: Any, timeout: float = WAIT_SECONDS) -> Any:
         """Poll `check()` until it returns something truthy."""
         deadline = time.monotonic() + timeout
