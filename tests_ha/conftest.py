@@ -25,8 +25,8 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/relayd in every test."""
 
 
-def _running(directory: Path, mdns_name: str | None = None) -> Iterator[Relay]:
-    daemon = Relay.create(directory, mdns_name=mdns_name)
+def _running(directory: Path, mdns_name: str | None = None, tls: bool = False) -> Iterator[Relay]:
+    daemon = Relay.create(directory, mdns_name=mdns_name, tls=tls)
     daemon.start()
     try:
         yield daemon
@@ -44,6 +44,12 @@ def relay(tmp_path: Path, socket_enabled: None) -> Iterator[Relay]:
 def announced_relay(tmp_path: Path, socket_enabled: None) -> Iterator[Relay]:
     """A started relayd that announces itself by mDNS on 127.0.0.1 under a unique name."""
     yield from _running(tmp_path / "relay", f"relayd-ha-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def announced_tls_relay(tmp_path: Path, socket_enabled: None) -> Iterator[Relay]:
+    """The same over HTTPS with relayd's own CA (`[server] tls = "auto"`)."""
+    yield from _running(tmp_path / "relay", f"relayd-ha-{uuid.uuid4().hex[:8]}", tls=True)
 
 
 @pytest.fixture

@@ -46,13 +46,21 @@ class Relay:
     daemon: RelaydProcess
     control_port: int
     mdns_name: str | None = None
+    https_port: int | None = None
+    """With TLS: the HTTPS port (announced); `port` is then relayd's plain loopback port."""
 
     @classmethod
-    def create(cls, directory: Path, mdns_name: str | None = None) -> Relay:
+    def create(cls, directory: Path, mdns_name: str | None = None, *, tls: bool = False) -> Relay:
         """Write the config; nothing is started yet."""
         if not RELAYD.exists():
             raise DaemonError(f"{RELAYD} is missing: run `make test-ha` (it builds .venv first)")
         port, control_port = free_port(), free_port()
+        https_port = free_port() if tls else None
+        server = (
+            f'port = {https_port}\ntls = "auto"\nhttp_port = {port}\n'
+            if tls
+            else f"port = {port}\n"
+        )
         mdns = (
             f'backend = "zeroconf"\ninterfaces = ["127.0.0.1"]\nname = "{mdns_name}"\n'
             if mdns_name
@@ -61,7 +69,7 @@ class Relay:
         config = directory / "relayd.toml"
         directory.mkdir(parents=True, exist_ok=True)
         config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = {port}\ndrain_seconds = 1.0\n\n'
+            f'[server]\nhost = "127.0.0.1"\n{server}drain_seconds = 1.0\n\n'
             f'[storage]\npath = "{directory / "state" / "relayd.db"}"\n\n'
             f"[mdns]\n{mdns}\n"
             f"[demo]\nsend_delay = 0.05\nreport_delay = 0.05\ncontrol_port = {control_port}\n",
@@ -70,7 +78,7 @@ class Relay:
         daemon = RelaydProcess(
             directory, config, port, command=(str(RELAYD),), run_args=("--demo",)
         )
-        return cls(daemon, control_port, mdns_name)
+        return cls(daemon, control_port, mdns_name, https_port)
 
     # --- lifecycle --------------------------------------------------------------------
 

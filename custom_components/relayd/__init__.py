@@ -10,11 +10,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .api import RelaydAuthError, RelaydClient, RelaydError
-from .const import CONF_TLS, DOMAIN
+from .api import RelaydAuthError, RelaydClient, RelaydError, async_make_client
+from .const import CONF_CA, DOMAIN
 from .coordinator import RelaydCoordinator
 from .entity import relay_device
 from .services import async_setup_services
@@ -44,12 +43,12 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: RelaydConfigEntry) -> bool:
     """Connect to the relay, read its SIMs, follow its event stream."""
-    client = RelaydClient(
-        async_get_clientsession(hass),
+    client = await async_make_client(
+        hass,
         entry.data[CONF_HOST],
         entry.data[CONF_PORT],
         entry.data[CONF_API_KEY],
-        tls=entry.data.get(CONF_TLS, False),
+        ca_pem=entry.data.get(CONF_CA),
     )
     try:
         await client.sims()

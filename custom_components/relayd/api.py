@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from yarl import URL
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
 
 REQUEST_TIMEOUT = 15.0
 """A USSD answer or a ring call can take a while; everything else answers at once."""
@@ -49,6 +54,37 @@ class StreamEvent:
     timestamp: str | None
 
 
+async def async_make_client(
+    hass: HomeAssistant, host: str, port: int, api_key: str, *, ca_pem: str | None = None
+) -> RelaydClient:
+    """A client on Home Assistant's session; with `ca_pem`, HTTPS trusting only that CA."""
+    context = None
+    if ca_pem is not None:
+        context = await hass.async_add_executor_job(_trusting, ca_pem)
+    return RelaydClient(async_get_clientsession(hass), host, port, api_key, ssl_context=context)
+
+
+async def async_fetch_ca(hass: HomeAssistant, host: str, port: int) -> str:
+    """The relay's own CA from GET /ca.pem (trusted on first use, then pinned in the entry)."""
+    url = URL.build(scheme="https", host=host, port=port, path="/ca.pem")
+    try:
+        async with (
+            asyncio.timeout(REQUEST_TIMEOUT),
+            async_get_clientsession(hass).get(url, ssl=False) as response,
+        ):
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise RelaydConnectionError(f"GET {url}: {exc!r}") from exc
+    if response.status != 200 or "BEGIN CERTIFICATE" not in text:
+        raise RelaydApiError(response.status, "no_ca", f"{url} did not answer a certificate")
+    return text
+
+
+def _trusting(ca_pem: str) -> ssl.SSLContext:
+    # Only the relay's CA: not the system's, so no public certificate can stand in for it.
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca_pem)
+
+
 class RelaydClient:
     """Talks to one relay with one API key."""
 
@@ -59,11 +95,13 @@ class RelaydClient:
         port: int,
         api_key: str,
         *,
-        tls: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._session = session
         self._key = api_key
-        self.base = URL.build(scheme="https" if tls else "http", host=host, port=port)
+        self._ssl: ssl.SSLContext | bool = ssl_context or True
+        scheme = "https" if ssl_context else "http"
+        self.base = URL.build(scheme=scheme, host=host, port=port)
 
     # --- the routes -------------------------------------------------------------------
 
@@ -130,7 +168,10 @@ class RelaydClient:
         )
         try:
             async with self._session.get(
-                self.base.with_path("/api/v1/events"), headers=headers, timeout=timeout
+                self.base.with_path("/api/v1/events"),
+                headers=headers,
+                timeout=timeout,
+                ssl=self._ssl,
             ) as response:
                 await _raise_for_status(response, (200,))
                 if on_open is not None:
@@ -164,6 +205,7 @@ class RelaydClient:
                     json=payload,
                     params=params,
                     headers=self._headers() if auth else None,
+                    ssl=self._ssl,
                 ) as response,
             ):
                 await _raise_for_status(response, ok_statuses)

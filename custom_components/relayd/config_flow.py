@@ -14,7 +14,6 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT
 from homeassistant.core import callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     SelectOptionDict,
     SelectSelector,
@@ -26,8 +25,22 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .api import RelaydApiError, RelaydAuthError, RelaydClient, RelaydConnectionError
-from .const import CONF_DEFAULT_SIM, CONF_RECIPIENTS, CONF_RELAY_ID, CONF_TLS, DEFAULT_PORT, DOMAIN
+from .api import (
+    RelaydApiError,
+    RelaydAuthError,
+    RelaydConnectionError,
+    async_fetch_ca,
+    async_make_client,
+)
+from .const import (
+    CONF_CA,
+    CONF_DEFAULT_SIM,
+    CONF_RECIPIENTS,
+    CONF_RELAY_ID,
+    CONF_TLS,
+    DEFAULT_PORT,
+    DOMAIN,
+)
 
 _LOGGER = logging.getLogger(__name__)
 KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -43,6 +56,7 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
         self._host: str | None = None
         self._port: int = DEFAULT_PORT
         self._tls = False
+        self._ca: str | None = None
         self._name: str | None = None
         self._relay_id: str | None = None
 
@@ -58,7 +72,8 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             host, port = user_input[CONF_HOST].strip(), int(user_input[CONF_PORT])
             self._async_abort_entries_match({CONF_HOST: host, CONF_PORT: port})
-            errors = await self._check(host, port, user_input[CONF_API_KEY], self._tls)
+            self._tls, self._ca = bool(user_input.get(CONF_TLS)), None
+            errors = await self._check(host, port, user_input[CONF_API_KEY])
             if not errors:
                 await self.async_set_unique_id(f"{host}:{port}")
                 self._abort_if_unique_id_configured()
@@ -73,6 +88,7 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
                             vol.Coerce(int), vol.Range(min=1, max=65535)
                         ),
                         vol.Required(CONF_API_KEY): KEY_SELECTOR,
+                        vol.Optional(CONF_TLS, default=False): bool,
                     }
                 ),
                 user_input,
@@ -105,7 +121,7 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             key = user_input[CONF_API_KEY]
-            errors = await self._check(self._host, self._port, key, self._tls)
+            errors = await self._check(self._host, self._port, key)
             if not errors:
                 return self._create(self._host, self._port, key, self._relay_id)
         return self.async_show_form(
@@ -129,11 +145,9 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
+            self._tls, self._ca = bool(entry.data.get(CONF_TLS)), entry.data.get(CONF_CA)
             errors = await self._check(
-                entry.data[CONF_HOST],
-                entry.data[CONF_PORT],
-                user_input[CONF_API_KEY],
-                entry.data.get(CONF_TLS, False),
+                entry.data[CONF_HOST], entry.data[CONF_PORT], user_input[CONF_API_KEY]
             )
             if not errors:
                 return self.async_update_reload_and_abort(
@@ -148,10 +162,15 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # --- helpers --------------------------------------------------------------------
 
-    async def _check(self, host: str, port: int, key: str, tls: bool) -> dict[str, str]:
-        """Try the key on GET /api/v1/sims; the form's errors (empty when it works)."""
-        client = RelaydClient(async_get_clientsession(self.hass), host, port, key, tls=tls)
+    async def _check(self, host: str, port: int, key: str) -> dict[str, str]:
+        """Try the key on GET /api/v1/sims; the form's errors (empty when it works).
+
+        Over HTTPS the relay's own CA is fetched first (once) and then trusted alone.
+        """
         try:
+            if self._tls and self._ca is None:
+                self._ca = await async_fetch_ca(self.hass, host, port)
+            client = await async_make_client(self.hass, host, port, key, ca_pem=self._ca)
             await client.sims()
         except RelaydAuthError:
             return {"base": "invalid_auth"}
@@ -169,6 +188,7 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_PORT: port,
                 CONF_API_KEY: key,
                 CONF_TLS: self._tls,
+                CONF_CA: self._ca,
                 CONF_RELAY_ID: relay_id,
             },
         )

@@ -11,6 +11,8 @@ CONF_DEFAULT_SIM: Final = "default_sim"
 CONF_RECIPIENTS: Final = "recipients"
 CONF_RELAY_ID: Final = "relay_id"
 CONF_TLS: Final = "tls"
+CONF_CA: Final = "ca_pem"
+"""The relay's own CA (PEM), fetched from /ca.pem at setup and trusted alone after that."""
 
 DEFAULT_PORT: Final = 8080
 SCAN_INTERVAL: Final = timedelta(seconds=60)
