@@ -87,3 +87,25 @@ async def test_sms_stored_while_relayd_restarted_arrives_once_and_nothing_repeat
     assert [e.data["message"] for e in legacy] == texts
     ids = [m["id"] for m in relay.messages("in")]
     assert [e.data["id"] for e in events] == ids
+
+
+async def test_sms_received_while_the_entry_was_unloaded_fires_once_when_it_loads_again(
+    hass: HomeAssistant, relay: Relay, entry: MockConfigEntry
+) -> None:
+    events = async_capture_events(hass, EVENT_SMS_RECEIVED)
+    await hass.async_add_executor_job(relay.inject_sms, SENDER, "before HA stopped")
+    await wait_until(lambda: len(events) == 1)
+    assert await hass.config_entries.async_unload(entry.entry_id)  # keeps the last event id
+    await hass.async_block_till_done()
+
+    await hass.async_add_executor_job(relay.inject_sms, SENDER, "while HA was stopped")
+    await hass.async_add_executor_job(relay.wait_for, lambda: len(relay.messages("in")) == 2)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_until(lambda: len(events) == 2)
+    await hass.async_add_executor_job(relay.inject_sms, SENDER, "after HA started")
+    await wait_until(lambda: len(events) == 3)
+    assert [e.data["text"] for e in events] == [
+        "before HA stopped",
+        "while HA was stopped",
+        "after HA started",
+    ]

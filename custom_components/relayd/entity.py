@@ -48,17 +48,22 @@ def add_per_sim(
     async_add_entities: AddEntitiesCallback,
     build: Callable[[RelaydCoordinator, str], list[Entity]],
 ) -> None:
-    """Add entities for every SIM now, and for each SIM that appears later (a phone joins)."""
+    """Add the entities of every SIM now, and later those of a SIM that appears (a phone
+    joins) or of a value that appears (a balance after the first check)."""
     coordinator = entry.runtime_data.coordinator
     known: set[str] = set()
 
     @callback
     def _add_new() -> None:
-        new = [sim_id for sim_id in coordinator.data.sims if sim_id not in known]
-        known.update(new)
-        entities = [entity for sim_id in new for entity in build(coordinator, sim_id)]
-        if entities:
-            async_add_entities(entities)
+        new = [
+            entity
+            for sim_id in coordinator.data.sims
+            for entity in build(coordinator, sim_id)
+            if entity.unique_id not in known
+        ]
+        known.update(str(entity.unique_id) for entity in new)
+        if new:
+            async_add_entities(new)
 
     _add_new()
     entry.async_on_unload(coordinator.async_add_listener(_add_new))

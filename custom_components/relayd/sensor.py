@@ -42,6 +42,20 @@ def _registration(sim: dict[str, Any]) -> str:
     return "searching" if sim.get("online") or sim.get("state") == "searching" else "not_registered"
 
 
+def _balance(sim: dict[str, Any]) -> tuple[float | None, str | None]:
+    """(amount, currency) from SIM care's balance: a number, or {amount|value, currency}."""
+    balance = sim.get("balance")
+    if isinstance(balance, dict):
+        amount = balance.get("amount", balance.get("value"))
+        currency = balance.get("currency")
+    else:
+        amount, currency = balance, None
+    try:
+        return (None if amount is None else float(amount)), currency
+    except (TypeError, ValueError):
+        return None, None
+
+
 SENSORS: tuple[RelaydSensorDescription, ...] = (
     RelaydSensorDescription(
         key="signal",
@@ -74,17 +88,16 @@ SENSORS: tuple[RelaydSensorDescription, ...] = (
     ),
     RelaydSensorDescription(
         key="sent_today",
-        state_class=SensorStateClass.TOTAL,
+        state_class=SensorStateClass.TOTAL_INCREASING,
         value=lambda sim, data: data.counts.sent.get(sim["id"], 0),
     ),
     RelaydSensorDescription(
         key="received_today",
-        state_class=SensorStateClass.TOTAL,
+        state_class=SensorStateClass.TOTAL_INCREASING,
         value=lambda sim, data: data.counts.received.get(sim["id"], 0),
     ),
     RelaydSensorDescription(
         key="balance",
-        state_class=SensorStateClass.MEASUREMENT,
         value=lambda sim, _: (
             (sim.get("balance") or {}).get("amount")
             if isinstance(sim.get("balance"), dict)
@@ -131,9 +144,15 @@ class RelaydSimSensor(RelaydSimEntity, SensorEntity):
         return self.entity_description.value(sim, self.coordinator.data)
 
     @property
+    def device_class(self) -> SensorDeviceClass | None:
+        """A balance in a currency is monetary."""
+        if self.entity_description.key == "balance":
+            return SensorDeviceClass.MONETARY if _balance(self.sim or {})[1] else None
+        return self.entity_description.device_class
+
+    @property
     def native_unit_of_measurement(self) -> str | None:
         """A balance carries its currency; the others are fixed."""
         if self.entity_description.key == "balance":
-            balance = (self.sim or {}).get("balance")
-            return balance.get("currency") if isinstance(balance, dict) else None
+            return _balance(self.sim or {})[1]
         return self.entity_description.native_unit_of_measurement
