@@ -58,23 +58,28 @@ def ha_key(relay: Relay) -> tuple[int, str]:
     return relay.create_key("homeassistant", ["send", "read", "admin"])
 
 
-@pytest.fixture
-async def entry(
-    hass: HomeAssistant, relay: Relay, ha_key: tuple[int, str]
-) -> AsyncIterator[MockConfigEntry]:
-    """The integration set up against the relay (as the user step of the flow leaves it)."""
-    config_entry = MockConfigEntry(
+def entry_for(relay: Relay, key: str) -> MockConfigEntry:
+    """A config entry as the user step of the flow leaves it."""
+    return MockConfigEntry(
         domain=DOMAIN,
         title="relayd test",
         unique_id=f"{relay.host}:{relay.port}",
         data={
             CONF_HOST: relay.host,
             CONF_PORT: relay.port,
-            CONF_API_KEY: ha_key[1],
+            CONF_API_KEY: key,
             CONF_TLS: False,
             CONF_RELAY_ID: None,
         },
     )
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, relay: Relay, ha_key: tuple[int, str]
+) -> AsyncIterator[MockConfigEntry]:
+    """The integration set up against the relay, its event stream open."""
+    config_entry = entry_for(relay, ha_key[1])
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()

@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.relayd.const import DOMAIN
 from tests.support.daemon import free_port
-from tests_ha.conftest import wait_until
+from tests_ha.conftest import entry_for, wait_until
 from tests_ha.relay import Relay
 
 
@@ -83,5 +83,24 @@ async def test_user_step_checks_address_and_key_before_creating_the_entry(
         {CONF_HOST: "127.0.0.1", CONF_PORT: relay.port, CONF_API_KEY: ha_key[1]},
     )
     assert again["type"] is FlowResultType.ABORT and again["reason"] == "already_configured"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_relay_down_when_home_assistant_starts_is_retried_and_loads_once_it_answers(
+    hass: HomeAssistant, relay: Relay, ha_key: tuple[int, str]
+) -> None:
+    await hass.async_add_executor_job(relay.stop)
+    entry = entry_for(relay, ha_key[1])
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)  # not an auth matter
+
+    await hass.async_add_executor_job(relay.start)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    await wait_until(lambda: entry.runtime_data.stream.connected)
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

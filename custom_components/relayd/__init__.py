@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .api import RelaydAuthError, RelaydClient, RelaydError, async_make_client
+from .api import RelaydClient, async_make_client
 from .const import CONF_CA, DOMAIN
 from .coordinator import RelaydCoordinator
 from .entity import relay_device
@@ -50,13 +49,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: RelaydConfigEntry) -> bo
         entry.data[CONF_API_KEY],
         ca_pem=entry.data.get(CONF_CA),
     )
-    try:
-        await client.sims()
-    except RelaydAuthError as exc:
-        raise ConfigEntryAuthFailed(str(exc)) from exc
-    except RelaydError as exc:
-        raise ConfigEntryNotReady(f"relayd at {client.base} is not reachable: {exc}") from exc
     coordinator = RelaydCoordinator(hass, entry, client)
+    # A 401 starts re-auth, anything else retries later (ConfigEntryNotReady).
     await coordinator.async_config_entry_first_refresh()
     stream = EventStream(hass, entry, client, coordinator)
     await stream.async_load()

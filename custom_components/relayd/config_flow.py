@@ -8,6 +8,7 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.config_entries import (
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -33,6 +34,7 @@ from .api import (
     async_make_client,
 )
 from .const import (
+    AUTO_SIM,
     CONF_CA,
     CONF_DEFAULT_SIM,
     CONF_RECIPIENTS,
@@ -44,7 +46,6 @@ from .const import (
 
 _LOGGER = logging.getLogger(__name__)
 KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
-AUTO_SIM = "auto"
 
 
 class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -62,7 +63,7 @@ class RelaydConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: Any) -> RelaydOptionsFlow:
+    def async_get_options_flow(config_entry: ConfigEntry) -> RelaydOptionsFlow:
         """The options: default SIM and notify recipients."""
         return RelaydOptionsFlow()
 

@@ -8,6 +8,8 @@ from typing import Final
 DOMAIN: Final = "relayd"
 
 CONF_DEFAULT_SIM: Final = "default_sim"
+AUTO_SIM: Final = "auto"
+"""The default SIM option that lets relayd's router choose."""
 CONF_RECIPIENTS: Final = "recipients"
 CONF_RELAY_ID: Final = "relay_id"
 CONF_TLS: Final = "tls"

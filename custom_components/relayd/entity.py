@@ -9,8 +9,7 @@ from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .config_flow import AUTO_SIM
-from .const import CONF_DEFAULT_SIM, DOMAIN
+from .const import AUTO_SIM, CONF_DEFAULT_SIM, DOMAIN
 from .coordinator import RelaydCoordinator
 
 if TYPE_CHECKING:

@@ -80,6 +80,8 @@ class EventStream:
                 return
             except RelaydError as exc:
                 _LOGGER.debug("Event stream lost: %s", exc)
+            except Exception:  # a bug here must not end the push path for good
+                _LOGGER.exception("Unexpected error on relayd's event stream; reconnecting")
             if self.connected:
                 failures = 0
                 self.connected = False
