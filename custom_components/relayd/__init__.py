@@ -16,7 +16,7 @@ from .const import CONF_CA, DOMAIN
 from .coordinator import RelaydCoordinator
 from .entity import relay_device
 from .services import async_setup_services
-from .stream import EventStream
+from .stream import EventStream, async_remove_stored
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.NOTIFY, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -68,6 +68,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: RelaydConfigEntry) -> b
     if unloaded:
         await entry.runtime_data.stream.async_save()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: RelaydConfigEntry) -> None:
+    """The entry is deleted: so is where its stream got to."""
+    await async_remove_stored(hass, entry.entry_id)
 
 
 async def _options_updated(hass: HomeAssistant, entry: RelaydConfigEntry) -> None:

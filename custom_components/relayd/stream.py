@@ -38,6 +38,15 @@ REFRESH_ON = frozenset(
 )  # fmt: skip
 
 
+def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.events")
+
+
+async def async_remove_stored(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget a removed entry's last event id."""
+    await _store(hass, entry_id).async_remove()
+
+
 class EventStream:
     """One long-lived GET /api/v1/events per config entry."""
 
@@ -56,9 +65,7 @@ class EventStream:
         self.last_message: dict[str, Any] | None = None
         """The last inbound SMS (diagnostics show it, masked)."""
         self.connected = False
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.events"
-        )
+        self._store = _store(hass, entry.entry_id)
 
     async def async_load(self) -> None:
         """Read the last event id a previous run got to."""
