@@ -91,6 +91,10 @@ class Relay:
         """SIGTERM: relayd drains and closes its event streams."""
         self.daemon.stop()
 
+    def kill(self) -> None:
+        """SIGKILL: the streams break off without a goodbye, as in a power cut."""
+        self.daemon.kill()
+
     # --- the API --------------------------------------------------------------------
 
     @property

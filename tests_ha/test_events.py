@@ -60,8 +60,13 @@ async def test_inbound_sms_fires_relayd_sms_received_and_the_old_sms_event(
     await wait_until(lambda: hass.states.get(received_today).state == "1")
 
 
+@pytest.mark.parametrize("stop", ["stop", "kill"])
 async def test_sms_stored_while_relayd_restarted_arrives_once_and_nothing_repeats(
-    hass: HomeAssistant, relay: Relay, reconnect_on_demand: None, entry: MockConfigEntry
+    hass: HomeAssistant,
+    relay: Relay,
+    reconnect_on_demand: None,
+    entry: MockConfigEntry,
+    stop: str,
 ) -> None:
     events = async_capture_events(hass, EVENT_SMS_RECEIVED)
     legacy = async_capture_events(hass, LEGACY_EVENT_SMS_RECEIVED)
@@ -69,7 +74,7 @@ async def test_sms_stored_while_relayd_restarted_arrives_once_and_nothing_repeat
     await hass.async_add_executor_job(relay.inject_sms, SENDER, "before the restart")
     await wait_until(lambda: len(events) == 1)
 
-    await hass.async_add_executor_job(relay.stop)  # SIGTERM closes the stream mid-way
+    await hass.async_add_executor_job(getattr(relay, stop))  # SIGTERM or SIGKILL mid-stream
     await wait_until(lambda: not stream.connected)
     await hass.async_add_executor_job(relay.start)
     await hass.async_add_executor_job(relay.inject_sms, SENDER, "while HA was away")
