@@ -34,7 +34,6 @@ from relayd.exceptions import ApiError
 from relayd.store import ApiKey
 from relayd.store.asg import AsgAccount
 
-ASG_HUB = web.AppKey("asg_hub", AsgHub)
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PASSWORD_MIN = 14  # the app's own rule for a new password
 BASIC_CACHE_SECONDS = 60.0
@@ -58,7 +57,7 @@ def unauthorized(message: str, scheme: str = "Bearer") -> ApiError:
 
 def hub_of(request: web.Request) -> AsgHub:
     """The app phones of the relay."""
-    return request.app[ASG_HUB]
+    return relay_of(request).app_hub
 
 
 def hash_password(password: str) -> str:

@@ -21,7 +21,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from relayd.api.asg_auth import (
-    ASG_HUB,
     PASSWORD_MIN,
     device_of,
     forget_account,
@@ -31,10 +30,8 @@ from relayd.api.asg_auth import (
     unauthorized,
     verify_password,
 )
-from relayd.api.context import RELAY, attach_hub
 from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
-from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
 
 _LOGGER = logging.getLogger(__name__)
@@ -176,16 +173,6 @@ def register(api: Api) -> None:
     )(patch_password)
 
 
-def setup(app: web.Application) -> None:
-    """Create the hub; start it after the relay, end its streams first on shutdown."""
-    hub = app[ASG_HUB] = AsgHub(app[RELAY])
-
-    async def close_streams() -> None:
-        hub.close_streams()
-
-    attach_hub(app, hub, close_streams)
-
-
 def base_url(request: web.Request) -> str:
     """This relay's URL as the phone reached it (https behind TLS)."""
     return f"{request.scheme}://{request.host}"
@@ -251,12 +238,12 @@ async def patch_device(request: web.Request) -> web.Response:
 
 
 async def get_messages(request: web.Request) -> web.Response:
-    """GET /message: up to 100 sends waiting for the phone."""
+    """GET /message: a sign of life; up to 100 sends waiting for the phone."""
     device = device_of(request)
     order = request.query.get("order", "lifo").lower()
     if order not in ("lifo", "fifo"):
         raise ApiError(422, "invalid_field", "order: lifo or fifo", "order")
-    return json_response([e.mobile_json() for e in device.to_fetch(order)])
+    return json_response([e.mobile_json() for e in device.pulled(order)])
 
 
 async def patch_messages(request: web.Request) -> web.Response:

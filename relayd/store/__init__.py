@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relayd.store.asg import AsgStore
 from relayd.store.calls import CallStore
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
@@ -28,6 +29,7 @@ class Store:
         self.keys = KeyStore(self.db)
         self.inbound = InboundStore(self.db)
         self.phones = PhoneStore(self.db)
+        self.asg = AsgStore(self.db)
         self.calls = CallStore(self.db)
         self.cursors = CursorStore(self.db)
 
