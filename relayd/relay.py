@@ -56,6 +56,8 @@ class Relay:
             region=config.sms.default_region,
             result_timeout=lambda: config.phones.result_timeout,
             message=self.store.messages.get_message,
+            queued=self.outbox.queued_count,
+            in_flight=lambda sim: self.outbox.lane(sim).load,
         )
         self.phone_hub = PhoneHub(devices, self.store.phones)
         self.app_hub = AsgHub(devices, self.store.asg)

@@ -16,10 +16,8 @@ from android_sms_gateway.ahttp import AiohttpAsyncHttpClient
 from android_sms_gateway.enums import HealthStatus, ProcessState, WebhookEvent
 from android_sms_gateway.errors import APIError, UnauthorizedError
 
-from relayd.bridges import asg
 from tests.conftest import RelayClient
-from tests.test_asg_e2e import connect, started_app, stop
-from tests.test_phones import until
+from tests.test_asg_e2e import connect, started_app, started_offline_app, stop
 
 PEER = "+15557654321"
 
@@ -69,9 +67,7 @@ async def test_async_client_sends_and_reads_the_state_with_the_apps_login(
 async def test_sync_client_with_a_relayd_key_webhooks_cancel_and_idempotent_ids(
     relay: RelayClient, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(asg, "PULL_ALIVE", 0.05)  # its start-up pull stops counting at once
-    app = await started_app(relay, http)  # registered, but no event stream: offline
-    await until(lambda: relay.relay.sims.online_count == 0)
+    app = await started_offline_app(relay, http, monkeypatch)  # registered, no stream: offline
     key = await relay.new_key(["admin"])
 
     def scenario() -> tuple[domain.MessageState, domain.MessageState, domain.Webhook]:

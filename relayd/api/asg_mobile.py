@@ -243,7 +243,7 @@ async def get_messages(request: web.Request) -> web.Response:
     order = request.query.get("order", "lifo").lower()
     if order not in ("lifo", "fifo"):
         raise ApiError(422, "invalid_field", "order: lifo or fifo", "order")
-    return json_response([e.mobile_json() for e in device.pulled(order)])
+    return json_response([e.mobile_json() for e in await hub_of(request).pull(device, order)])
 
 
 async def patch_messages(request: web.Request) -> web.Response:

@@ -37,6 +37,7 @@ RECONNECT_GRACE = 30.0  # seconds a phone stays online after its event stream dr
 # The app pulls `GET /message` on a schedule (PullMessagesWorker: WorkManager's 15-minute
 # minimum) when Android has killed its stream; a pull keeps it online until the next is due.
 PULL_ALIVE = 20 * 60.0
+PULL_SETTLE = 3.0  # seconds a pull that brought the phone online waits for its queue
 # An online phone pulls within a second of MessageEnqueued; one that has not fetched a send
 # after this long is gone (a dead connection not noticed yet): the send goes elsewhere.
 FETCH_TIMEOUT = 60.0
@@ -150,9 +151,8 @@ class AsgDevice(Device[str, AsgSend]):
 
     # --- sends ----------------------------------------------------------------------
 
-    def pulled(self, order: str) -> list[AsgSend]:
-        """GET /message: a sign of life; the sends the phone has not taken yet, `lifo` or `fifo`."""
-        self.keep_alive(PULL_ALIVE)
+    def to_fetch(self, order: str) -> list[AsgSend]:
+        """GET /message: the sends the phone has not taken yet, `lifo` (default) or `fifo`."""
         # Until the phone says Processed a send stays Pending and is handed out again (as the
         # app's server does): the app dedupes by id and only reports the state once more.
         waiting = [e for e in self.outstanding.values() if e.state == "Pending"]

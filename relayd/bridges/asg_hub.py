@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from modem.codec import is_gsm7
+from relayd.bridges import asg
 from relayd.bridges.asg import (
     DEFAULT_SIM,
     AsgDevice,
+    AsgSend,
     AsgSimBackend,
     asg_sim_id,
     nanoid,
@@ -108,6 +110,15 @@ class AsgHub(DeviceHub[AsgDevice]):
         if sim_cards is not None:
             device.sim_cards = list(sim_cards)
             await self._sync_slots(device)
+
+    async def pull(self, device: AsgDevice, order: str) -> list[AsgSend]:
+        """GET /message: a sign of life; hands out what waits for the phone (and, when this
+        pull brought it online, what the outbox routes to it now)."""
+        came_online = not device.online
+        device.keep_alive(asg.PULL_ALIVE)
+        if came_online:
+            await self.settle(device, asg.PULL_SETTLE)
+        return device.to_fetch(order)
 
     async def revoke(self, org: str, device_id: str) -> bool:
         """Unregister a device of `org`: token dead, streams closed, SIMs gone."""

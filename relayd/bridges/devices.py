@@ -37,6 +37,7 @@ from relayd.store.rows import iso
 
 _LOGGER = logging.getLogger(__name__)
 
+SETTLE_STEP = 0.02  # seconds between looks while a pull waits for the outbox
 K = TypeVar("K", int, str)  # how a device names a send: the message id, or its own hand-over id
 
 
@@ -289,6 +290,8 @@ class HubDeps:
     region: str
     result_timeout: Callable[[], float]  # [phones] result_timeout, read when a send starts
     message: MessageLookup
+    queued: Callable[[str], int]  # messages of an org waiting in the outbox for a SIM
+    in_flight: Callable[[SimBackend], int]  # sends the outbox has started on a SIM
 
 
 @dataclass(frozen=True)
@@ -391,6 +394,22 @@ class DeviceHub(Generic[D]):
     async def notify(self, org: str, title: str, text: str) -> NotifyReach:
         """A notification to every online device of `org` that can show one."""
         return NotifyReach(cannot_show=self.online_devices(org))
+
+    async def settle(self, device: D, within: float) -> None:
+        """Wait (at most `within` s) until what the outbox routes to `device` now reached it.
+
+        A device that just came online makes the outbox hand it the org's queue; a pull
+        that brought it online answers with those sends instead of leaving them for the
+        next pull, minutes later.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            held = [e.slot for e in device.outstanding.values()]
+            arrived = all(self.deps.in_flight(b) <= held.count(k) for k, b in device.slots.items())
+            if arrived and self.deps.queued(device.org) == 0:
+                return
+            await asyncio.sleep(SETTLE_STEP)
 
     # --- what devices report ----------------------------------------------------------
 
