@@ -11,7 +11,7 @@ from relayd import __version__
 from relayd.auth import KeyAuthenticator
 from relayd.bridges.asg_hub import AsgHub
 from relayd.bridges.base import SimBackend
-from relayd.bridges.devices import DeviceHub, HubDeps
+from relayd.bridges.device_hub import DeviceHub, HubDeps
 from relayd.bridges.email import SmtpSender
 from relayd.bridges.notify import PhoneNotifier
 from relayd.bridges.phone_hub import PhoneHub

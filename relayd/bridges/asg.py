@@ -26,6 +26,7 @@ from typing import Any, Literal
 from relayd.bridges.base import OutboundSms, SimInfo
 from relayd.bridges.devices import Device, DeviceLine, PendingSend
 from relayd.store.asg import AsgStore
+from relayd.store.rows import iso
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,11 +54,7 @@ def nanoid(size: int = 21) -> str:
 
 def asg_time(ts: float) -> str:
     """Epoch seconds as the app's date format: milliseconds and an offset (UTC: `Z`)."""
-    return (
-        dt.datetime.fromtimestamp(ts, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return iso(ts) or ""  # the API's own format is the same
 
 
 def parse_asg_time(value: Any) -> float | None:

@@ -21,7 +21,7 @@ from relayd.bridges.asg import (
     parse_asg_time,
 )
 from relayd.bridges.base import InboundSms
-from relayd.bridges.devices import DeviceHub, HubDeps
+from relayd.bridges.device_hub import DeviceHub, HubDeps
 from relayd.numbers import mask_number
 from relayd.store.asg import AsgAccount, AsgDeviceRow, AsgStore
 from relayd.store.keys import hash_secret

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from relayd.bridges.base import SendFailed
-from relayd.bridges.devices import NotifyReach
+from relayd.bridges.device_hub import NotifyReach
 from relayd.dispatch.channels import ChannelMessage
 from relayd.events import EventBus
 from relayd.store.db import Database

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from relayd.bridges.base import SimInfo
-from relayd.bridges.devices import DeviceHub, DeviceLine, HubDeps, NotifyReach
+from relayd.bridges.device_hub import DeviceHub, HubDeps, NotifyReach
+from relayd.bridges.devices import DeviceLine
 from relayd.bridges.phone import (
     DeliveryFrame,
     FrameError,
