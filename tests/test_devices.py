@@ -139,6 +139,23 @@ async def test_a_failed_report_on_a_pull_only_phone_is_retried_under_a_new_id(
     assert history(message) == ["queued", "sending", "queued", "sending", "sent", "delivered"]
 
 
+async def test_an_app_phone_whose_pulls_stop_goes_offline_and_its_untaken_send_is_queued(
+    relay: RelayClient, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(asg, "PULL_ALIVE", 2.0)  # a pull counts for 2 s here, not 20 min
+    app = await pull_only_app(relay, http)
+    sim = f"asg:{app.device_id}:1"
+    _, sent = await relay.call("POST", "/api/v1/messages", json={"to": PEER, "text": "late"})
+    await wait_status(relay, sent["id"], "sending")  # offered, waiting for the next pull
+    message = await wait_status(relay, sent["id"], "queued")  # no pull came: taken back
+    assert (await sim_states(relay))[sim] is False
+    assert message["history"][-1]["error"].startswith("not_fetched")
+
+    pulled = await app.pull()  # the phone is back: this pull hands it out
+    assert [m["textMessage"]["text"] for m in pulled] == ["late"]
+    assert (await wait_status(relay, sent["id"], "delivered"))["sim"] == sim
+
+
 # --- acceptance 6: one listing, notify to every kind ------------------------------------
 
 

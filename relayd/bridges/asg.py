@@ -38,7 +38,7 @@ RECONNECT_GRACE = 30.0  # seconds a phone stays online after its event stream dr
 # The app pulls `GET /message` on a schedule (PullMessagesWorker: WorkManager's 15-minute
 # minimum) when Android has killed its stream; a pull keeps it online until the next is due.
 PULL_ALIVE = 20 * 60.0
-PULL_SETTLE = 3.0  # seconds a pull that brought the phone online waits for its queue
+PULL_SETTLE = 3.0  # seconds a pull may wait for sends on their way to the phone
 # An online phone pulls within a second of MessageEnqueued; one that has not fetched a send
 # after this long is gone (a dead connection not noticed yet): the send goes elsewhere.
 FETCH_TIMEOUT = 60.0

@@ -112,12 +112,11 @@ class AsgHub(DeviceHub[AsgDevice]):
             await self._sync_slots(device)
 
     async def pull(self, device: AsgDevice, order: str) -> list[AsgSend]:
-        """GET /message: a sign of life; hands out what waits for the phone (and, when this
-        pull brought it online, what the outbox routes to it now)."""
+        """GET /message: a sign of life; hands out what waits for the phone, what is on its
+        way to it, and (when this pull brought it online) what the outbox routes to it now."""
         came_online = not device.online
         device.keep_alive(asg.PULL_ALIVE)
-        if came_online:
-            await self.settle(device, asg.PULL_SETTLE)
+        await self.settle(device, asg.PULL_SETTLE, backlog=came_online)
         return device.to_fetch(order)
 
     async def revoke(self, org: str, device_id: str) -> bool:

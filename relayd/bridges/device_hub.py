@@ -71,6 +71,7 @@ class DeviceHub(Generic[D]):
         self.sims = deps.sims
         self.region = deps.region
         self.devices: dict[str, D] = {}
+        self._lines: dict[str, DeviceLine] = {}  # every SIM of these devices, by id
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ------------------------------------------------------------------
@@ -106,11 +107,12 @@ class DeviceHub(Generic[D]):
 
     def owns(self, sim_id: str) -> bool:
         """A SIM of one of this hub's devices."""
-        return any(b.info.id == sim_id for d in self.devices.values() for b in d.slots.values())
+        return sim_id in self._lines
 
     async def add_sim(self, device: D, slot: int, backend: DeviceLine) -> None:
         """A new SIM of `device`, registered with the relay."""
         device.slots[slot] = backend
+        self._lines[backend.info.id] = backend
         await self.sims.add(backend)
 
     async def drop(self, device: D) -> None:
@@ -120,6 +122,7 @@ class DeviceHub(Generic[D]):
         del self.devices[device.id]
         device.end_keep_alive()
         for backend in device.slots.values():
+            self._lines.pop(backend.info.id, None)
             await self.sims.remove(backend.info.id)
 
     def describe(self, org: str) -> list[dict[str, Any]]:
@@ -154,19 +157,21 @@ class DeviceHub(Generic[D]):
         """A notification to every online device of `org` that can show one."""
         return NotifyReach(cannot_show=self.online_devices(org))
 
-    async def settle(self, device: D, within: float) -> None:
-        """Wait (at most `within` s) until what the outbox routes to `device` now reached it.
+    async def settle(self, device: D, within: float, *, backlog: bool) -> None:
+        """Wait (at most `within` s) until the sends the outbox started on `device`'s SIMs
+        have reached it, and with `backlog` until the org's queue was routed too.
 
-        A device that just came online makes the outbox hand it the org's queue; a pull
-        that brought it online answers with those sends instead of leaving them for the
-        next pull, minutes later.
+        A send is `sending` a moment before the device holds it (its hand-over is stored
+        first); and a device that just came online makes the outbox hand it the org's
+        queue. A pull waits for both instead of leaving them for the next pull, minutes
+        later.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while loop.time() < deadline:
             held = [e.slot for e in device.outstanding.values()]
             arrived = all(self.deps.in_flight(b) <= held.count(k) for k, b in device.slots.items())
-            if arrived and self.deps.queued(device.org) == 0:
+            if arrived and not (backlog and self.deps.queued(device.org)):
                 return
             await asyncio.sleep(SETTLE_STEP)
 
