@@ -85,14 +85,16 @@ class Relay:
             write_admin_key(self.config, secret)
         await self.webhooks.start()  # before SIMs: their first events find the endpoints
         await self.sims.start()
+        # After the SIM registry, before the outbox: the phones' SIMs (offline) are known
+        # when the outbox decides what a restart tore and what it resumes.
+        for hub in self.device_hubs:
+            await hub.start()
         await self.outbox.start()
         await self.channels.start()
         await self.forwarder.catch_up(self.store.messages)
         await self.calls.start()
         for backend in backends or []:
             await self.sims.add(backend)
-        for hub in self.device_hubs:  # after the SIM registry: their SIMs join it
-            await hub.start()
         self.started = True
 
     async def close_connections(self) -> None:
