@@ -116,6 +116,8 @@ class AsgHub(DeviceHub[AsgDevice]):
         way to it, and (when this pull brought it online) what the outbox routes to it now."""
         came_online = not device.online
         device.keep_alive(asg.PULL_ALIVE)
+        if came_online:  # a phone that only pulls never closes a stream, which would record it
+            self.spawn(self.store.touch(device.id, time.time()))
         await self.settle(device, asg.PULL_SETTLE, backlog=came_online)
         return device.to_fetch(order)
 
