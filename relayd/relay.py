@@ -6,12 +6,16 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from relayd import __version__
 from relayd.auth import KeyAuthenticator
+from relayd.bridges.asg_hub import AsgHub
 from relayd.bridges.base import SimBackend
+from relayd.bridges.device_hub import DeviceHub, HubDeps
 from relayd.bridges.email import SmtpSender
 from relayd.bridges.notify import PhoneNotifier
+from relayd.bridges.phone_hub import PhoneHub
 from relayd.config import Config
 from relayd.dispatch.calls import CallDispatcher
 from relayd.dispatch.channels import ChannelOutbox
@@ -48,7 +52,20 @@ class Relay:
         self.channels = ChannelOutbox(self.store, config.routing.max_attempts)
         if config.email.smtp_host:
             self.channels.register(SmtpSender(config.email))
-        self.notifier = PhoneNotifier(self.store.events, self.bus)  # the app attaches the phones
+        # Phones of every kind: seed-004 sockets and "SMS Gateway for Android" app phones.
+        devices = HubDeps(
+            sims=self.sims,
+            wake_outbox=self.outbox.wake,
+            region=config.sms.default_region,
+            result_timeout=lambda: config.phones.result_timeout,
+            message=self.store.messages.get_message,
+            queued=self.outbox.queued_count,
+            in_flight=lambda sim: self.outbox.lane(sim).load,
+        )
+        self.phone_hub = PhoneHub(devices, self.store.phones)
+        self.app_hub = AsgHub(devices, self.store.asg)
+        self.device_hubs: tuple[DeviceHub[Any], ...] = (self.phone_hub, self.app_hub)
+        self.notifier = PhoneNotifier(self.store.events, self.bus, self.device_hubs)
         self.channels.register(self.notifier)
         self.sending = SendService(
             config, self.store, self.outbox, self.router, self.sims, self.channels
@@ -71,6 +88,10 @@ class Relay:
             write_admin_key(self.config, secret)
         await self.webhooks.start()  # before SIMs: their first events find the endpoints
         await self.sims.start()
+        # After the SIM registry, before the outbox: the phones' SIMs (offline) are known
+        # when the outbox decides what a restart tore and what it resumes.
+        for hub in self.device_hubs:
+            await hub.start()
         await self.outbox.start()
         await self.channels.start()
         await self.forwarder.catch_up(self.store.messages)
@@ -79,8 +100,15 @@ class Relay:
             await self.sims.add(backend)
         self.started = True
 
+    async def close_connections(self) -> None:
+        """Shutdown, first step: end phone sockets and app event streams."""
+        for hub in self.device_hubs:
+            await hub.close_connections()
+
     async def stop(self) -> None:
-        """Drain sends, stop SIMs, close the store."""
+        """Park phone sends, drain sends, stop SIMs, close the store."""
+        for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
+            await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)

@@ -496,8 +496,8 @@ async def test_notify_extension_reaches_only_the_orgs_phones(relay: RelayClient)
     await theirs.start()
     try:
         await until(lambda: relay.relay.sims.online_count == 2)
-        hub = relay.http.app[phone_ws.PHONE_HUB]
-        assert await hub.notify("default", "Door", "front door opened") == 1
+        hub = relay.relay.phone_hub
+        assert (await hub.notify("default", "Door", "front door opened")).shown == 1
         await until(lambda: any(f["type"] == "notify" for f in mine.frames))
         assert {"type": "notify", "title": "Door", "text": "front door opened"} in mine.frames
         assert not any(f["type"] == "notify" for f in theirs.frames)

@@ -33,7 +33,6 @@ from relayd.passwords import hash_password, verify_nothing, verify_password
 from relayd.store import ApiKey
 from relayd.store.asg import AsgAccount
 
-ASG_HUB = web.AppKey("asg_hub", AsgHub)
 PASSWORD_MIN = 14  # the app's own rule for a new password
 BASIC_CACHE_SECONDS = 60.0
 BASIC_CACHE_MAX = 1000
@@ -56,7 +55,7 @@ def unauthorized(message: str, scheme: str = "Bearer") -> ApiError:
 
 def hub_of(request: web.Request) -> AsgHub:
     """The app phones of the relay."""
-    return request.app[ASG_HUB]
+    return relay_of(request).app_hub
 
 
 def new_credentials() -> tuple[str, str]:

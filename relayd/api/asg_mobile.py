@@ -21,7 +21,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from relayd.api.asg_auth import (
-    ASG_HUB,
     PASSWORD_MIN,
     device_of,
     forget_account,
@@ -29,12 +28,11 @@ from relayd.api.asg_auth import (
     registration_of,
     unauthorized,
 )
-from relayd.api.context import RELAY, attach_hub, relay_of
+from relayd.api.context import relay_of
 from relayd.api.events import stream_slot
 from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
-from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
 from relayd.passwords import hash_password, verify_password
 
@@ -177,16 +175,6 @@ def register(api: Api) -> None:
     )(patch_password)
 
 
-def setup(app: web.Application) -> None:
-    """Create the hub; start it after the relay, end its streams first on shutdown."""
-    hub = app[ASG_HUB] = AsgHub(app[RELAY])
-
-    async def close_streams() -> None:
-        hub.close_streams()
-
-    attach_hub(app, hub, close_streams)
-
-
 def base_url(request: web.Request) -> str:
     """This relay's URL as the phone reached it (https behind TLS)."""
     return f"{request.scheme}://{request.host}"
@@ -252,12 +240,12 @@ async def patch_device(request: web.Request) -> web.Response:
 
 
 async def get_messages(request: web.Request) -> web.Response:
-    """GET /message: up to 100 sends waiting for the phone."""
+    """GET /message: a sign of life; up to 100 sends waiting for the phone."""
     device = device_of(request)
     order = request.query.get("order", "lifo").lower()
     if order not in ("lifo", "fifo"):
         raise ApiError(422, "invalid_field", "order: lifo or fifo", "order")
-    return json_response([e.mobile_json() for e in device.to_fetch(order)])
+    return json_response([e.mobile_json() for e in await hub_of(request).pull(device, order)])
 
 
 async def patch_messages(request: web.Request) -> web.Response:

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, query_model, read_json, validate
 from relayd.api.org_auth import OrgAccess, authenticate_org
-from relayd.api.phone_ws import PHONE_HUB
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
@@ -306,7 +305,8 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def sims(request: web.Request) -> web.Response:
-    """GET /sims/{org}: a phone counts as one device however many slots it has; so does a modem."""
+    """GET /sims/{org}: every kind of phone counts as one device however many SIMs it has;
+    so does a modem."""
     relay = relay_of(request)
     access = await authenticate_org(
         request,
@@ -327,8 +327,7 @@ async def sims(request: web.Request) -> web.Response:
         )
         for b in backends
     ]
-    hub = request.app[PHONE_HUB]
-    phones = sum(1 for d in hub.devices.values() if d.org == access.org and d.online)
+    phones = sum(hub.online_devices(access.org) for hub in relay.device_hubs)
     modems = sum(1 for b in backends if b.info.kind == "modem" and b.info.online)
     result = SeedSimsResult(
         org_id=access.org,

@@ -144,6 +144,7 @@ class DeviceSim:
     def __init__(self, info: SimInfo) -> None:
         self._info = info
         self.events: BackendEvents | None = None
+        self.retired = False  # the device no longer has this SIM: it never comes online
 
     @property
     def info(self) -> SimInfo:
@@ -173,6 +174,7 @@ class DeviceSim:
         """Set the SIM's fields (None leaves one as it is); True when something changed."""
         info = self._info
         before = (info.online, info.number, info.operator, info.slot)
+        online = online and not self.retired
         info.online = online
         info.registered = online
         info.state = "ready" if online else "offline"
