@@ -65,6 +65,7 @@ class PhonesConfig(_Section):
     enabled: bool = True
     allow_new_orgs: bool = False
     result_timeout: float = Field(600.0, gt=0)
+    priority: int = 0  # of every phone SIM, against the modems' with policy = "priority"
 
 
 class RoutingRule(_Section):

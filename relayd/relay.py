@@ -37,8 +37,7 @@ class Relay:
         self.store = Store(config.storage.path)
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
-        priorities = {f"modem:{m.name}": m.priority for m in config.modem}
-        self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
+        self.router = Router(config.routing)
         self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
         self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
         self.sims.outbox = self.outbox

@@ -277,6 +277,7 @@ class AsgHub:
             carrier = str(card.get("carrierName") or "")
             if backend is None:
                 backend = AsgSimBackend(device, sim_number, slot)
+                backend.priority = self.relay.config.phones.priority
                 backend.update(online=device.online, number=number, carrier=carrier)
                 device.slots[sim_number] = backend
                 await self.relay.sims.add(backend)

@@ -359,6 +359,7 @@ class PhoneHub:
         online: bool = False,
     ) -> PhoneSimBackend:
         backend = PhoneSimBackend(device, slot)
+        backend.priority = self.relay.config.phones.priority
         backend.update(online=online, number=number or "", carrier=carrier or "")
         device.slots[slot] = backend
         await self.relay.sims.add(backend)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,23 +177,26 @@ class MessageStore:
 
         return await self.db.write(op)
 
-    async def interrupt_in_flight(self, keep: Callable[[str], bool] | None = None) -> list[int]:
-        """At start: sends that were handed to a SIM and never confirmed become `failed`.
+    async def interrupt(self, message_ids: Sequence[int]) -> list[int]:
+        """Sends torn by a stop (handed to a line, never confirmed) become `failed: interrupted`.
 
-        Sends on a SIM that `keep` accepts stay `sending`: that SIM gets them again (phones).
+        Only those still `sending` move; returns their ids.
         """
 
         def op(tx: Tx) -> list[int]:
-            rows = tx.execute("SELECT id, sim FROM messages WHERE status = 'sending'").fetchall()
-            ids = [int(r[0]) for r in rows if keep is None or not (r[1] and keep(r[1]))]
-            for message_id in ids:
-                transition_in(tx, message_id, "failed", error="interrupted")
-            return ids
+            moved = []
+            for message_id in message_ids:
+                row = transition_in(
+                    tx, message_id, "failed", error="interrupted", only_from=("sending",)
+                )
+                if row is not None:
+                    moved.append(message_id)
+            return moved
 
         return await self.db.write(op)
 
     async def pending_outbound(self) -> list[sqlite3.Row]:
-        """Queued messages (and sends kept by `interrupt_in_flight`), oldest first, at start."""
+        """Queued messages and sends left `sending` by the last stop, oldest first, at start."""
         return await self.db.fetchall(
             "SELECT id, org, peer, text, sim_request, send_at, expires_at, delivery_report, "
             "force_gsm7, attempts, channel, status, sim FROM messages "
