@@ -120,6 +120,7 @@ class DemoConfig(_Section):
     send_delay: float = Field(0.5, ge=0)
     report_delay: float = Field(1.0, ge=0)
     control_port: int = Field(0, ge=0, le=65535)
+    rate_per_minute: float = Field(0, ge=0)  # the demo modem's [[modem]] rate_per_minute
 
 
 class Config(_Section):
