@@ -9,6 +9,7 @@ over the seed-004 WebSocket (`ScriptedPhone`, what `relayd phone-sim` runs).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import subprocess
 import time
@@ -21,20 +22,18 @@ import pytest
 from relayd.bridges.modem import backends_from_config
 from relayd.config import Config, load_config
 from relayd.phone_sim import ScriptedPhone
+from tests import test_modem_e2e
 from tests.support.daemon import clean_env, free_port, http_get, relayd_command, write_config
-from tests.test_modem_e2e import (  # noqa: F401 - fixtures
-    ModemRelay,
-    fast_modem,
-    modem_relay,
-    wait_for,
-    wait_message,
-)
+from tests.test_modem_e2e import ModemRelay, wait_for, wait_message
 from tests.test_phones import SECRET, base_url, make_org, send
 
 PEER = "+15551230001"
 # The simulator logs a part when its PDU arrives, a few ms after the relay handed it to the
 # driver (AT+CMGS, prompt, PDU on the pty); that path may jitter on a loaded machine.
 PTY_JITTER = 0.2
+
+fast_modem = test_modem_e2e.fast_modem  # the modem e2e fixtures, shared
+modem_relay = test_modem_e2e.modem_relay
 
 
 def post_json(url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +101,7 @@ def test_rate_per_minute_30_on_the_demo_modem_spaces_ten_sends_at_least_2_s_apar
     parts = on_air["sent"]
     assert sorted(p["text"] for p in parts) == sorted(f"paced {i}" for i in range(10))
     times = [dt.datetime.fromisoformat(p["at"]).timestamp() for p in parts]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= 2.0 - PTY_JITTER, gaps
     assert times[-1] - times[0] >= 9 * 2.0 - PTY_JITTER, gaps
 
