@@ -34,7 +34,7 @@ class Relay:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.storage.path)
+        self.store = Store(config.storage.path, retention_days=config.storage.retention_days)
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
         self.router = Router(config.routing)

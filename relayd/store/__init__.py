@@ -9,6 +9,7 @@ from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.phones import PhoneStore
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
+from relayd.store.retention import Pruner
 
 __all__ = [
     "ApiKey",
@@ -22,8 +23,9 @@ __all__ = [
 class Store:
     """The relay's database and its repositories."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, retention_days: float = 0) -> None:
         self.db = Database(path)
+        self.pruner = Pruner(self.db, retention_days)
         self.messages = MessageStore(self.db)
         self.keys = KeyStore(self.db)
         self.inbound = InboundStore(self.db)
@@ -32,10 +34,12 @@ class Store:
         self.cursors = CursorStore(self.db)
 
     async def open(self) -> None:
-        """Open the file, migrate, and make sure the `default` org exists."""
+        """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
         await self.db.open()
         await self.keys.ensure_org("default")
+        self.pruner.start()
 
     async def close(self) -> None:
-        """Flush pending writes and close."""
+        """Stop pruning, flush pending writes and close."""
+        await self.pruner.stop()
         await self.db.close()
