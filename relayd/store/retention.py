@@ -102,7 +102,9 @@ class Pruner:
             await asyncio.gather(task, return_exceptions=True)
 
     async def prune(self, now: float | None = None) -> dict[str, int]:
-        """One full run: rows deleted per table."""
+        """One full run: rows deleted per table (nothing with retention_days = 0)."""
+        if self.retention_days <= 0:
+            return {}
         cutoff = (time.time() if now is None else now) - self.retention_days * DAY
         counts: dict[str, int] = {}
         for table in TABLES:
