@@ -550,15 +550,24 @@ async def check_phones_result_timeout(env: Env) -> None:
 
 
 async def check_phones_priority(env: Env) -> None:
+    import aiohttp
+
+    from tests.support.asg_app import ScriptedApp
+
     relay = await paired(env, "[phones]\npriority = 7\n")
     phone = ScriptedPhone(str(relay.http.make_url("/")), "default", PHONE_SECRET)
     await phone.start()
     try:
-        await until(lambda: any(s.info.kind == "phone" for s in relay.relay.sims.all()))
-        priorities = {s.priority for s in relay.relay.sims.all() if s.info.kind == "phone"}
+        async with aiohttp.ClientSession() as http:  # and an "SMS Gateway for Android" phone
+            app = ScriptedApp(http=http, base=str(relay.http.make_url("/api/mobile/v1")),
+                              private_token=await relay.new_key(["admin"]))
+            assert (await app.register()).status == 201
+        await until(lambda: {s.info.id.split(":")[0] for s in relay.relay.sims.all()}
+                    == {"phone", "asg"})
+        priorities = {s.priority for s in relay.relay.sims.all()}
     finally:
         await phone.stop()
-    assert priorities == {7}  # routing by it: tests/test_sim_contract.py
+    assert priorities == {7}  # both kinds; routing by it: tests/test_sim_contract.py
 
 
 # --- [routing] ------------------------------------------------------------------------------
