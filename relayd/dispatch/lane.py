@@ -48,11 +48,13 @@ class Lane:
         if self.interval:
             self.unhanded += 1
 
-    def hand_off(self) -> None:
-        """The send is handed to the SIM now: it takes the token."""
-        if self.interval:
-            self.unhanded -= 1
-            self.next_token = time.monotonic() + self.interval
+    def hand_off(self) -> bool:
+        """The send is handed to the SIM now: it takes the token (True when rate-limited)."""
+        if not self.interval:
+            return False
+        self.unhanded -= 1
+        self.next_token = time.monotonic() + self.interval
+        return True
 
     def finish(self, *, handed: bool) -> None:
         """An assigned send is over, whatever its outcome (`handed`: it reached the SIM)."""

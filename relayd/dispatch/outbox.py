@@ -246,10 +246,9 @@ class Outbox:
                 delivery_report=message.delivery_report,
                 redelivery=resumed,
             )
-            lane.hand_off()
             handed = True
-            if len(self._pending):
-                self.wake()  # the lane's next token time is known now
+            if lane.hand_off() and len(self._pending):
+                self.wake()  # the lane's next token time is known now: set the timer
             try:
                 receipt = await sim.send(sms)
             except SendFailed as exc:
