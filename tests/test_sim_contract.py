@@ -8,6 +8,7 @@ over the seed-004 WebSocket (`ScriptedPhone`, what `relayd phone-sim` runs).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import json
@@ -22,8 +23,11 @@ import pytest
 from relayd.bridges.modem import backends_from_config
 from relayd.config import Config, load_config
 from relayd.phone_sim import ScriptedPhone
+from relayd.relay import Relay
+from relayd.sending import SendOrder
 from tests import test_modem_e2e
 from tests.support.daemon import clean_env, free_port, http_get, relayd_command, write_config
+from tests.test_dispatch import ScriptedSim
 from tests.test_modem_e2e import ModemRelay, wait_for, wait_message
 from tests.test_phones import SECRET, base_url, make_org, send
 
@@ -139,3 +143,45 @@ async def test_phones_priority_competes_with_modem_priority_under_the_priority_p
         await phone.stop()
     kinds = {m["sim"].split(":")[0] for m in messages}
     assert kinds == {expected}, messages
+
+
+async def crash_with_a_send_in_flight(config: Config) -> int:
+    """A relay whose SIM holds a send when the process dies (the store keeps `sending`)."""
+    sim = ScriptedSim("a")
+    sim.gate = asyncio.Event()
+    relay = Relay(config)
+    await relay.start([sim])
+    key, _ = await relay.store.keys.create_key("default", "t", ["send"])
+    accepted = await relay.sending.accept(key, SendOrder(to=[PEER], text="torn"))
+    message_id: int = accepted.results[0].message["id"]
+    await wait_for(lambda: relay.outbox.lane(sim).load == 1)
+    await relay.outbox.drain(0)
+    await relay.sims.stop()
+    await relay.webhooks.stop()
+    await relay.store.close()
+    return message_id
+
+
+@pytest.mark.parametrize("redelivers", [False, True], ids=["modem-like", "phone-like"])
+async def test_a_torn_send_is_settled_by_what_its_line_declares_when_the_line_joins(
+    config: Config, redelivers: bool
+) -> None:
+    message_id = await crash_with_a_send_in_flight(config)
+    restarted = Relay(config)
+    await restarted.start([])  # the line is not back yet (a phone that reconnects later)
+    try:
+        waiting = await restarted.store.messages.get_message("default", message_id)
+        line = ScriptedSim("a")
+        line.redelivers_by_id = redelivers
+        await restarted.sims.add(line)
+        if redelivers:
+            await wait_for(lambda: bool(line.sent))
+        settled = await restarted.store.messages.get_message("default", message_id)
+    finally:
+        await restarted.stop()
+    assert waiting is not None and waiting["status"] == "sending"
+    assert settled is not None
+    if redelivers:  # it dedupes by id: handed again, marked as a redelivery
+        assert [s.redelivery for s in line.sent] == [True]
+    else:  # it cannot tell whether the first try went on air: never resent
+        assert (settled["status"], settled["error"], line.sent) == ("failed", "interrupted", [])
