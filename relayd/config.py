@@ -65,6 +65,7 @@ class PhonesConfig(_Section):
     enabled: bool = True
     allow_new_orgs: bool = False
     result_timeout: float = Field(600.0, gt=0)
+    priority: int = 0  # of every phone SIM, against the modems' with policy = "priority"
 
 
 class RoutingRule(_Section):
@@ -125,6 +126,7 @@ class DemoConfig(_Section):
     send_delay: float = Field(0.5, ge=0)
     report_delay: float = Field(1.0, ge=0)
     control_port: int = Field(0, ge=0, le=65535)
+    rate_per_minute: float = Field(0, ge=0)  # the demo modem's [[modem]] rate_per_minute
 
 
 class Config(_Section):

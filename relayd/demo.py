@@ -36,6 +36,7 @@ class DemoModem:
             port=str(self.link),
             org="default",
             delivery_reports=self.config.sms.delivery_reports,
+            rate_per_minute=self.config.demo.rate_per_minute,
         )
         backend = ModemBackend.from_config(modem_config)
         backend.info.extra["control_url"] = self.control.url

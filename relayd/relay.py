@@ -40,12 +40,11 @@ class Relay:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.storage.path)
+        self.store = Store(config.storage.path, retention_days=config.storage.retention_days)
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
         self.limits = Limits(config.limits)
-        priorities = {f"modem:{m.name}": m.priority for m in config.modem}
-        self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
+        self.router = Router(config.routing)
         self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
         self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
         self.sims.outbox = self.outbox
@@ -61,6 +60,7 @@ class Relay:
             message=self.store.messages.get_message,
             queued=self.outbox.queued_count,
             in_flight=lambda sim: self.outbox.lane(sim).load,
+            priority=config.phones.priority,
         )
         self.phone_hub = PhoneHub(devices, self.store.phones)
         self.app_hub = AsgHub(devices, self.store.asg)

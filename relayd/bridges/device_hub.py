@@ -52,6 +52,7 @@ class HubDeps:
     message: MessageLookup
     queued: Callable[[str], int]  # messages of an org waiting in the outbox for a SIM
     in_flight: Callable[[SimBackend], int]  # sends the outbox has started on a SIM
+    priority: int = 0  # [phones] priority, for every phone SIM
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class DeviceHub(Generic[D]):
 
     async def add_sim(self, device: D, slot: int, backend: DeviceLine) -> None:
         """A new SIM of `device`, registered with the relay."""
+        backend.priority = self.deps.priority
         device.slots[slot] = backend
         self._lines[backend.info.id] = backend
         await self.sims.add(backend)

@@ -69,8 +69,10 @@ class SimRegistry:
         return self._backends.get(sim_id)
 
     async def add(self, backend: SimBackend) -> None:
-        """Register and start a backend."""
+        """Register and start a backend; settle what it had in flight at the last stop."""
         self._backends[backend.info.id] = backend
+        if self.outbox is not None:
+            await self.outbox.adopt(backend)
         await backend.start(self)
         self.on_sim_changed(backend.info.id)
 

@@ -19,6 +19,7 @@ from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.phones import PhoneStore
 from relayd.store.records import EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
+from relayd.store.retention import Pruner
 from relayd.store.webhooks import WebhookStore
 
 __all__ = [
@@ -44,8 +45,9 @@ class WriteStats:
 class Store:
     """The relay's database and its repositories."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, retention_days: float = 0) -> None:
         self.db = Database(path)
+        self.pruner = Pruner(self.db, retention_days)
         self.messages = MessageStore(self.db)
         self.events = EventStore(self.db)
         self.keys = KeyStore(self.db)
@@ -57,13 +59,15 @@ class Store:
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
 
     async def open(self) -> None:
-        """Open the file, migrate, and make sure the `default` org exists."""
+        """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
         await self.db.open()
         await self.keys.upgrade_org_secrets()
         await self.keys.ensure_org("default")
+        self.pruner.start()
 
     async def close(self) -> None:
-        """Flush pending writes and close."""
+        """Stop pruning, flush pending writes and close."""
+        await self.pruner.stop()
         await self.db.close()
 
     def on_commit(self, listener: CommitListener) -> None:

@@ -11,7 +11,8 @@ Repositories hold their SQL and run it through these protocols only, so a second
   `RETURNING id`), so the repositories' INSERTs stay the same for both.
 The SQL itself is portable where it could be (`ON CONFLICT`, no `OR IGNORE`); what is not is
 named in the repository that uses it (`json_each` and `randomblob` in webhooks.py, the
-two-argument `MAX` in cursors.py, the `SUM` of a comparison in repo.py).
+two-argument `MAX` in cursors.py, the `SUM` of a comparison in repo.py, `rowid` in
+retention.py, `PRAGMA data_version` in keys.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relayd.store.backend import Backend, ConstraintViolated, Transaction
@@ -166,18 +166,21 @@ class MessageStore:
 
         return await self.db.write(op)
 
-    async def interrupt_in_flight(self, keep: Callable[[str], bool] | None = None) -> list[int]:
-        """At start: sends that were handed to a SIM and never confirmed become `failed`.
+    async def interrupt(self, message_ids: Sequence[int]) -> list[int]:
+        """Sends torn by a stop (handed to a line, never confirmed) become `failed: interrupted`.
 
-        Sends on a SIM that `keep` accepts stay `sending`: that SIM gets them again (phones).
+        Only those still `sending` move; returns their ids.
         """
 
         def op(tx: Transaction) -> list[int]:
-            rows = tx.execute("SELECT id, sim FROM messages WHERE status = 'sending'").fetchall()
-            ids = [int(r[0]) for r in rows if keep is None or not (r[1] and keep(r[1]))]
-            for message_id in ids:
-                transition_in(tx, message_id, "failed", error="interrupted")
-            return ids
+            moved = []
+            for message_id in message_ids:
+                row = transition_in(
+                    tx, message_id, "failed", error="interrupted", only_from=("sending",)
+                )
+                if row is not None:
+                    moved.append(message_id)
+            return moved
 
         return await self.db.write(op)
 
