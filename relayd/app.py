@@ -76,10 +76,7 @@ def create_app(config: Config, backends: list[SimBackend] | None = None) -> web.
     app[API] = api
     app[BACKENDS] = list(backends or [])
     api.install(app)
-    app.cleanup_ctx.append(_relay_lifecycle)
-    phone_ws.setup(app)  # after the relay: phones start after it and stop before it
-    asg_mobile.setup(app)  # the same for phones of the SMS Gateway for Android app
-    relay.notifier.attach(app[phone_ws.PHONE_HUB].notify)  # channel `notify` reaches phones
+    app.cleanup_ctx.append(_relay_lifecycle)  # the relay starts and stops its phone hubs
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(_headers)
     return app
@@ -93,6 +90,7 @@ async def _relay_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_streams(app: web.Application) -> None:
+    await app[RELAY].close_connections()  # phone sockets and app event streams end first
     app[RELAY].bus.close_all()
 
 

@@ -18,8 +18,9 @@ from relayd.bridges.email import InvalidAddress, normalize_address
 from relayd.config import EmailConfig
 from relayd.exceptions import Refused
 from relayd.sending import SendOrder, SendService
-from relayd.store import ApiKey
+from relayd.store import ApiKey, EventRow
 from relayd.store.repo import MessageStore
+from relayd.store.rows import message_json
 
 _LOGGER = logging.getLogger(__name__)
 FORWARD_ORG = "default"
@@ -28,7 +29,7 @@ CATCH_UP_SECONDS = 3600.0  # a restart forwards SMS of the last hour that have n
 
 
 def forward_text(message: dict[str, Any]) -> str:
-    """The body of a forward: who, when, on which SIM, then the SMS as it came."""
+    """The body of a forward (from the message's JSON): who, when, on which SIM, the SMS."""
     when = message.get("received_at") or message.get("created_at")
     lines = [f"From: {message['peer']}", f"Received: {when}", f"SIM: {message.get('sim') or '-'}"]
     if message.get("partial"):
@@ -56,13 +57,13 @@ class InboundForwarder:
         )  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def on_commit(self, events: list[dict[str, Any]]) -> None:
+    def on_commit(self, events: list[EventRow]) -> None:
         """Commit listener: forward each SMS received by the default org."""
         if not self.enabled:
             return
         for event in events:
-            if event["type"] == "sms.received" and event["org"] == FORWARD_ORG:
-                task = asyncio.create_task(self._forward(event["data"]), name="email-forward")
+            if event.type == "sms.received" and event.org == FORWARD_ORG:
+                task = asyncio.create_task(self._forward(event.data), name="email-forward")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -72,7 +73,7 @@ class InboundForwarder:
             return 0
         missed = await store.unforwarded_inbound(FORWARD_ORG, "forward:", CATCH_UP_SECONDS)
         for message in missed:
-            await self._forward(message)
+            await self._forward(message_json(message))
         if missed:
             _LOGGER.info("Forwarded %d SMS that arrived just before the last stop", len(missed))
         return len(missed)

@@ -226,14 +226,14 @@ class SendService:
         """Cancel an outbound message of the key's org still queued; NotFound or Conflict."""
         messages = self.store.messages
         current = await messages.get_message(key.org, message_id)
-        if current is None or current["direction"] != "out":
+        if current is None or current.direction != "out":
             raise NotFound("no such message")
         done = await messages.transition(
             message_id, "cancelled", error="cancelled by API", only_from=("queued",)
         )
         if done is None:
             latest = await messages.get_message(key.org, message_id)
-            state = latest["status"] if latest else current["status"]
+            state = latest.status if latest else current.status
             raise Conflict(
                 f"the message is already {state}; only queued messages can be cancelled",
                 code="not_cancellable",
@@ -282,7 +282,7 @@ class SendService:
             for created, item in zip(results, items, strict=True):
                 self.outbox.enqueue(
                     Pending(
-                        id=created.message["id"],
+                        id=created.message.id,
                         org=key.org,
                         peer=item.peer,
                         text=item.text,
@@ -321,7 +321,7 @@ class SendService:
         for created, item in zip(results, items, strict=True):
             self.channels.enqueue(
                 ChannelMessage(
-                    id=created.message["id"],
+                    id=created.message.id,
                     org=org,
                     channel=order.channel,
                     to=item.peer,

@@ -41,6 +41,16 @@ async def started_app(relay: RelayClient, http: aiohttp.ClientSession, **kw: Any
     return app
 
 
+async def started_offline_app(
+    relay: RelayClient, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, **kw: Any
+) -> ScriptedApp:
+    """Started, then offline: no event stream, and its start-up pull stops counting at once."""
+    monkeypatch.setattr(asg, "PULL_ALIVE", 0.05)
+    app = await started_app(relay, http, **kw)
+    await until(lambda: relay.relay.sims.online_count == 0)
+    return app
+
+
 async def connect(app: ScriptedApp) -> asyncio.Task[None]:
     ready = asyncio.Event()
     task = asyncio.create_task(app.run_events(ready))
@@ -100,9 +110,9 @@ async def test_states_reported_by_webhook_also_count(relay: RelayClient, http: a
 
 
 async def test_a_phone_without_its_event_stream_is_offline_and_gets_the_queue_on_connect(
-    relay: RelayClient, http: aiohttp.ClientSession
+    relay: RelayClient, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = await started_app(relay, http)
+    app = await started_offline_app(relay, http, monkeypatch)
     _, sent = await relay.call("POST", "/api/v1/messages", json={"to": PEER, "text": "later"})
     await asyncio.sleep(0.2)
     _, message = await relay.call("GET", f"/api/v1/messages/{sent['id']}")

@@ -25,7 +25,7 @@ async def test_seed004_send_takes_a_form_with_the_secret_in_it(relay: RelayClien
     assert status == 200, sent
     assert (sent["queued"], sent["results"][0]["to"]) == (1, "+15553334444")
     [stored] = await relay.relay.store.messages.list_messages("myorg")
-    assert stored["text"] == "from a form"
+    assert stored.text == "from a form"
 
 
 async def test_a_broken_body_is_401_without_credentials_and_422_with_them(

@@ -184,7 +184,7 @@ async def test_invalid_send_gets_the_same_code_and_field_and_spends_no_rate_limi
     limited = await surface.send(relay, key, GOOD, "one too many", None)
     assert (limited.status, limited.code) == (429, "rate_limited")
     stored = await relay.relay.store.messages.list_messages("default")
-    assert [m["text"] for m in stored] == ["good 0", "good 1"]
+    assert [m.text for m in stored] == ["good 0", "good 1"]
 
 
 Body = Callable[[str, str], dict[str, Any]]
@@ -226,4 +226,4 @@ async def test_idempotency_key_reused_for_another_text_is_refused_and_costs_no_t
     assert await send("second", "k-2") == Answer(202)
     assert (await send("third", "k-3")).code == "rate_limited"
     stored = await relay.relay.store.messages.list_messages("default")
-    assert [m["text"] for m in stored] == ["first", "second"]
+    assert [m.text for m in stored] == ["first", "second"]

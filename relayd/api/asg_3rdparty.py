@@ -24,6 +24,8 @@ from relayd.api.framework import Api, json_response, validate
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
 from relayd.exceptions import ApiError, Conflict, IdempotencyConflict
 from relayd.sending import SendOrder
+from relayd.store.asg import AsgWebhookRow
+from relayd.store.records import MessageRow
 
 PREFIX = "/api/3rdparty/v1"
 TAGS = ("android-sms-gateway",)
@@ -189,7 +191,7 @@ async def delete_message(request: web.Request) -> web.Response:
     cancelled = 0
     for row in rows:
         with contextlib.suppress(Conflict):  # this recipient is already past `queued`
-            await relay.sending.cancel(key, row["id"])
+            await relay.sending.cancel(key, row.id)
             cancelled += 1
     if not cancelled:
         raise Conflict("the message was already handed to a SIM", code="not_cancellable")
@@ -232,7 +234,7 @@ async def post_webhook(request: web.Request) -> web.Response:
     if body.deviceId is not None and body.deviceId not in {d.id for d in hub.of_org(key.org)}:
         raise ApiError(422, "invalid_field", "deviceId: no such device", "deviceId")
     hook_id = body.id or nanoid()
-    hook = {"id": hook_id, "device": body.deviceId, "url": body.url, "event": body.event}
+    hook = AsgWebhookRow(hook_id, body.deviceId, body.url, body.event)
     await hub.store.put_webhook(key.org, hook_id, body.deviceId, body.url, body.event)
     hub.notify_org(key.org, "WebhooksUpdated")
     return json_response(_webhook_json(hook), 201)
@@ -269,20 +271,20 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def message_state(message_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def message_state(message_id: str, rows: list[MessageRow]) -> dict[str, Any]:
     """The app's `MessageState` of a request's messages (one per recipient)."""
     recipients = []
     reached: dict[str, float] = {}
     for row in rows:
-        state = STATE_OF.get(row["status"], "Pending")
-        recipient: dict[str, Any] = {"phoneNumber": row["peer"], "state": state}
-        if state == "Failed" and row["error"]:
-            recipient["error"] = row["error"]
+        state = STATE_OF.get(row.status, "Pending")
+        recipient: dict[str, Any] = {"phoneNumber": row.peer, "state": state}
+        if state == "Failed" and row.error:
+            recipient["error"] = row.error
         recipients.append(recipient)
-        for status, at in row["history"]:
-            name = STATE_OF.get(status)
-            if name is not None and (name not in reached or at < reached[name]):
-                reached[name] = at
+        for change in row.history or ():
+            name = STATE_OF.get(change.status)
+            if name is not None and (name not in reached or change.at < reached[name]):
+                reached[name] = change.at
     answer: dict[str, Any] = {
         "id": message_id,
         "state": _overall([r["state"] for r in recipients]),
@@ -291,11 +293,11 @@ def message_state(message_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]
         "recipients": recipients,
         "states": {name: asg_time(at) for name, at in sorted(reached.items(), key=lambda i: i[1])},
     }
-    device = _device_of_sim(rows[0]["sim"]) if rows else None
+    device = _device_of_sim(rows[0].sim) if rows else None
     if device:
         answer["deviceId"] = device
     if rows:
-        answer["createdAt"] = asg_time(rows[0]["created_at"])
+        answer["createdAt"] = asg_time(rows[0].created_at)
     return answer
 
 
@@ -340,7 +342,7 @@ def _sim_request(
     return asg_sim_id(device.id, live[0] if live else min(device.slots))
 
 
-async def _rows(request: web.Request, org: str) -> tuple[str, list[dict[str, Any]]]:
+async def _rows(request: web.Request, org: str) -> tuple[str, list[MessageRow]]:
     message_id = request.match_info["id"]
     store = hub_of(request).store
     rows = await store.messages_of_request(org, KEY_PREFIX + message_id)
@@ -351,13 +353,8 @@ async def _rows(request: web.Request, org: str) -> tuple[str, list[dict[str, Any
     return message_id, rows
 
 
-def _webhook_json(hook: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": hook["id"],
-        "deviceId": hook["device"],
-        "url": hook["url"],
-        "event": hook["event"],
-    }
+def _webhook_json(hook: AsgWebhookRow) -> dict[str, Any]:
+    return {"id": hook.id, "deviceId": hook.device, "url": hook.url, "event": hook.event}
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

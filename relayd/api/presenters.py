@@ -36,11 +36,11 @@ def send_results(accepted: Accepted) -> list[SendResult]:
     """The accepted messages as the send routes answer them."""
     return [
         SendResult(
-            id=c.message["id"],
-            to=c.message["peer"],
-            status=c.message["status"],
-            parts=c.message["parts"],
-            encoding=c.message["encoding"],
+            id=c.message.id,
+            to=c.message.peer,
+            status=c.message.status,
+            parts=c.message.parts,
+            encoding=c.message.encoding,
         )
         for c in accepted.results
     ]

@@ -21,6 +21,7 @@ from relayd.api.bodies import read_body
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, validate
 from relayd.api.models import Message
+from relayd.store.rows import message_json
 
 TAGS = ("seed 000/001",)
 
@@ -76,8 +77,13 @@ async def poll(request: web.Request) -> web.Response:
     messages = await relay.store.messages.list_messages(
         key.org, since_id=after, limit=body.limit, direction="in"
     )
-    last = messages[-1]["id"] if messages else after
+    last = messages[-1].id if messages else after
     if body.since_id is None and messages:
         await relay.store.cursors.advance(key.id, cursor, last)
-    result = {"ok": True, "count": len(messages), "messages": messages, "next_since_id": last}
+    result = {
+        "ok": True,
+        "count": len(messages),
+        "messages": [message_json(m) for m in messages],
+        "next_since_id": last,
+    }
     return json_response(result)

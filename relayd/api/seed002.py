@@ -97,7 +97,7 @@ async def _send(request: web.Request) -> web.Response:
     accepted = await relay.sending.submit(key, order)
     message = accepted.results[0].message
     envelope = Envelope(
-        Data=EnvelopeData(Status="True", Message=message["status"], SessionID=message["id"]),
+        Data=EnvelopeData(Status="True", Message=message.status, SessionID=message.id),
         Success=True,
         Code=200,
         Message="",

@@ -17,6 +17,9 @@ from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, query_model, validate
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
+from relayd.store.calls import CallRow, call_json
+from relayd.store.records import MessageRow
+from relayd.store.rows import message_json
 
 TAGS = ("seed 003",)
 PROMPT_NOT_SPOKEN = (
@@ -294,7 +297,8 @@ def _numbers(request: web.Request) -> dict[str, str | None]:
     return {s.info.id: s.info.number for s in relay.sims.for_org(key_of(request).org)}
 
 
-def _record(message: dict[str, Any], numbers: dict[str, str | None]) -> dict[str, Any]:
+def _record(row: MessageRow, numbers: dict[str, str | None]) -> dict[str, Any]:
+    message = message_json(row)
     ours = numbers.get(message["sim"] or "")
     outbound = message["direction"] == "out"
     return {
@@ -312,7 +316,8 @@ def _record(message: dict[str, Any], numbers: dict[str, str | None]) -> dict[str
     }
 
 
-def _call_record(call: dict[str, Any]) -> dict[str, Any]:
+def _call_record(row: CallRow) -> dict[str, Any]:
+    call = call_json(row)
     return {
         "id": call["id"],
         "type": "voice",

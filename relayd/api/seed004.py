@@ -13,11 +13,11 @@ from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, query_model, validate
 from relayd.api.org_auth import OrgAccess, authenticate_org
-from relayd.api.phone_ws import PHONE_HUB
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
+from relayd.store.rows import message_json
 
 TAGS = ("seed 004",)
 MAX_BATCH = 1000
@@ -234,7 +234,7 @@ async def send(request: web.Request) -> web.Response:
     ]
     accepted = await relay.sending.submit_all(access.key, orders)
     results = [
-        SeedSendOne(id=m["id"], to=m["peer"], status=m["status"])
+        SeedSendOne(id=m.id, to=m.peer, status=m.status)
         for m in (a.results[0].message for a in accepted)
     ]
     online = any(s.info.online for s in relay.sims.for_org(access.org))
@@ -286,13 +286,14 @@ async def messages(request: web.Request) -> web.Response:
             "sent_at": m["sent_at"],
             "received_at": m["received_at"],
         }
-        for m in rows
+        for m in map(message_json, rows)
     ]
     return json_response({"org_id": access.org, "count": len(out), "messages": out})
 
 
 async def sims(request: web.Request) -> web.Response:
-    """GET /sims/{org}: a phone counts as one device however many slots it has; so does a modem."""
+    """GET /sims/{org}: every kind of phone counts as one device however many SIMs it has;
+    so does a modem."""
     relay = relay_of(request)
     access = await authenticate_org(
         request,
@@ -313,8 +314,7 @@ async def sims(request: web.Request) -> web.Response:
         )
         for b in backends
     ]
-    hub = request.app[PHONE_HUB]
-    phones = sum(1 for d in hub.devices.values() if d.org == access.org and d.online)
+    phones = sum(hub.online_devices(access.org) for hub in relay.device_hubs)
     modems = sum(1 for b in backends if b.info.kind == "modem" and b.info.online)
     result = SeedSimsResult(
         org_id=access.org,

@@ -23,6 +23,7 @@ from relayd.api.models import (
 from relayd.api.presenters import send_results, sim_json
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
+from relayd.store.rows import iso, message_json
 
 TAGS = ("messages",)
 
@@ -148,7 +149,7 @@ async def get_message(request: web.Request) -> web.Response:
     )
     if message is None:
         raise ApiError(404, "not_found", "no such message")
-    return json_response(message)
+    return json_response(message_json(message))
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -163,8 +164,10 @@ async def list_messages(request: web.Request) -> web.Response:
         peer=query.peer,
         status=query.status,
     )
-    next_since = messages[-1]["id"] if messages else query.since_id
-    return json_response({"messages": messages, "next_since_id": next_since})
+    next_since = messages[-1].id if messages else query.since_id
+    return json_response(
+        {"messages": [message_json(m) for m in messages], "next_since_id": next_since}
+    )
 
 
 async def cancel_message(request: web.Request) -> web.Response:
@@ -177,7 +180,18 @@ async def cancel_message(request: web.Request) -> web.Response:
 async def conversations(request: web.Request) -> web.Response:
     """GET /api/v1/conversations."""
     rows = await relay_of(request).store.messages.conversations(key_of(request).org)
-    return json_response({"conversations": rows})
+    threads = [
+        {
+            "peer": r.peer,
+            "messages": r.messages,
+            "inbound": r.inbound,
+            "last_message": message_json(r.last_message),
+            "last_sim": r.last_message.sim,
+            "updated_at": iso(r.last_message.created_at),
+        }
+        for r in rows
+    ]
+    return json_response({"conversations": threads})
 
 
 async def list_sims(request: web.Request) -> web.Response:

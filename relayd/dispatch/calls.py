@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.dispatch.router import sim_matches
@@ -18,6 +18,7 @@ from relayd.dispatch.sims import SimRegistry
 from relayd.exceptions import Conflict, InvalidField
 from relayd.numbers import mask_number
 from relayd.store import Store
+from relayd.store.calls import CallRow
 
 _LOGGER = logging.getLogger(__name__)
 # modem outcome -> call status; `ended`: rejected, or answered and hung up (GSM cannot tell)
@@ -80,7 +81,7 @@ class CallDispatcher:
         ring_seconds: float,
         prompt: str | None = None,
         source: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CallRow:
         """Record the call on `backend` (from `pick`) and dial it in the background."""
         call = await self.store.calls.create(
             backend.info.org,
@@ -91,7 +92,7 @@ class CallDispatcher:
             source=source,
         )
         task = asyncio.create_task(
-            self._dial(call["id"], backend, to, ring_seconds), name=f"call-{call['id']}"
+            self._dial(call.id, backend, to, ring_seconds), name=f"call-{call.id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

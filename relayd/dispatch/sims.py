@@ -14,7 +14,6 @@ from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.numbers import mask_number
 from relayd.store import Store
-from relayd.store.repo import record_event
 
 _LOGGER = logging.getLogger(__name__)
 PARTIAL_SWEEP_SECONDS = 30.0
@@ -59,8 +58,10 @@ class SimRegistry:
         return self._backends.get(sim_id)
 
     async def add(self, backend: SimBackend) -> None:
-        """Register and start a backend."""
+        """Register and start a backend; settle what it had in flight at the last stop."""
         self._backends[backend.info.id] = backend
+        if self.outbox is not None:
+            await self.outbox.adopt(backend)
         await backend.start(self)
         self.on_sim_changed(backend.info.id)
 
@@ -72,11 +73,9 @@ class SimRegistry:
 
     async def start(self) -> None:
         """Seed sticky routing from the store and start the partial-multipart sweeper."""
-        from relayd.store.repo import recent_senders
-
-        for row in await recent_senders(self.store.db):
-            if row["sim"]:
-                self.router.remember_sender(row["org"], row["peer"], row["sim"])
+        for sender in await self.store.messages.recent_senders():
+            if sender.sim:
+                self.router.remember_sender(sender.org, sender.peer, sender.sim)
         self._sweeper = asyncio.create_task(self._sweep_partials(), name="relayd-partials")
 
     async def stop(self) -> None:
@@ -167,7 +166,7 @@ class SimRegistry:
         else:
             kind = "sim.updated"
         depth = self.outbox.queue_depth(backend) if self.outbox else 0
-        self._spawn(record_event(self.store.db, info.org, kind, self.describe(info, depth)))
+        self._spawn(self.store.events.record(info.org, kind, self.describe(info, depth)))
         if info.online and self.outbox is not None:
             self.outbox.wake()
 
@@ -185,8 +184,8 @@ class SimRegistry:
                 for message in await self.store.inbound.flush_stale(self.multipart_wait):
                     _LOGGER.warning(
                         "Multipart SMS %d from %s stored with parts missing",
-                        message["id"],
-                        mask_number(message["peer"]),
+                        message.id,
+                        mask_number(message.peer),
                     )
             except Exception:
                 _LOGGER.exception("Sweeping partial multipart messages failed")
