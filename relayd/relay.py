@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from relayd import __version__
-from relayd.api.presenters import sim_json
+from relayd.api.presenters import EVENT_PAYLOADS, message_json, sim_json
 from relayd.auth import KeyAuthenticator
 from relayd.bridges.asg_hub import AsgHub
 from relayd.bridges.base import SimBackend
@@ -41,7 +41,11 @@ class Relay:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.storage.path, retention_days=config.storage.retention_days)
+        self.store = Store(
+            config.storage.path,
+            payloads=EVENT_PAYLOADS,
+            retention_days=config.storage.retention_days,
+        )
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
         self.limits = Limits(config.limits)
@@ -73,7 +77,7 @@ class Relay:
         self.sending = SendService(
             config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
-        self.forwarder = InboundForwarder(config.email, self.sending)
+        self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.calls = CallDispatcher(self.store, self.sims)
         self.webhooks = WebhookWorker(config, self.store.webhooks)
         self.admin_key: str | None = None  # set when this start created the first admin key

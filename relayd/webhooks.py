@@ -27,9 +27,9 @@ from yarl import URL
 from relayd import __version__
 from relayd.config import Config, WebhookConfig
 from relayd.store.records import EventRow
-from relayd.store.rows import iso
 from relayd.store.webhook_rows import AttemptResult, ConfigEndpoint, DueDelivery
 from relayd.store.webhooks import WebhookStore
+from relayd.timefmt import iso
 from relayd.webhook_rules import (
     TEST_EVENT,
     check_events,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from relayd.api.presenters import EVENT_PAYLOADS
 from relayd.bridges.base import InboundSms
 from relayd.config import Config, WebhookConfig
 from relayd.relay import Relay
@@ -142,7 +143,7 @@ async def test_pruning_walks_in_small_batches_and_keeps_pending_deliveries_event
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retention_module, "BATCH", 7)
-    store = Store(str(tmp_path / "relayd.db"), retention_days=1)
+    store = Store(str(tmp_path / "relayd.db"), payloads=EVENT_PAYLOADS, retention_days=1)
     await store.open()
     try:
         old = time.time() - TWO_DAYS

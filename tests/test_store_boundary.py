@@ -17,6 +17,7 @@ import typing
 from collections.abc import Iterator
 from pathlib import Path
 
+from relayd.api.presenters import EVENT_PAYLOADS
 from relayd.store import ApiKey, MessageRow, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +141,6 @@ def test_the_typed_row_check_refuses_raw_rows_and_loose_dicts() -> None:
 
 
 def test_the_store_facade_owns_every_repository(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "relayd.db"))
+    store = Store(str(tmp_path / "relayd.db"), payloads=EVENT_PAYLOADS)
     owned = {type(value) for value in vars(store).values()}
     assert set(_repository_classes()) <= owned

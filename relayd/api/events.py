@@ -12,11 +12,11 @@ from aiohttp import web
 from relayd.api.context import key_of, relay_of
 from relayd.api.credentials import credentials_from
 from relayd.api.framework import Api
+from relayd.api.presenters import iso
 from relayd.events import CLOSE
 from relayd.exceptions import ApiError
 from relayd.limits import StreamCounter, TooManyStreams
 from relayd.store import EventRow
-from relayd.store.rows import iso
 
 KEEPALIVE_SECONDS = 15.0
 BACKLOG_PAGE = 1000

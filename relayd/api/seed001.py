@@ -21,7 +21,7 @@ from relayd.api.bodies import read_body
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, validate
 from relayd.api.models import Message
-from relayd.store.rows import message_json
+from relayd.api.presenters import message_json
 
 TAGS = ("seed 000/001",)
 

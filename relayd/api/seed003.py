@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd.api.bodies import read_body
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, query_model, validate
+from relayd.api.presenters import call_json, message_json
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
-from relayd.store.calls import CallRow, call_json
+from relayd.store import CallRow
 from relayd.store.records import MessageRow
-from relayd.store.rows import message_json
 
 TAGS = ("seed 003",)
 PROMPT_NOT_SPOKEN = (

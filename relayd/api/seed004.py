@@ -13,11 +13,11 @@ from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, query_model, validate
 from relayd.api.org_auth import OrgAccess, authenticate_org
+from relayd.api.presenters import message_json
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
-from relayd.store.rows import message_json
 
 TAGS = ("seed 004",)
 MAX_BATCH = 1000

@@ -20,10 +20,9 @@ from relayd.api.models import (
     SendResult,
     SimList,
 )
-from relayd.api.presenters import send_results, sim_json
+from relayd.api.presenters import iso, message_json, send_results, sim_json
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
-from relayd.store.rows import iso, message_json
 
 TAGS = ("messages",)
 

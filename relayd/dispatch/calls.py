@@ -17,8 +17,7 @@ from relayd.dispatch.router import sim_matches
 from relayd.dispatch.sims import SimRegistry
 from relayd.exceptions import Conflict, InvalidField
 from relayd.numbers import mask_number
-from relayd.store import Store
-from relayd.store.calls import CallRow
+from relayd.store import CallRow, Store
 
 _LOGGER = logging.getLogger(__name__)
 # modem outcome -> call status; `ended`: rejected, or answered and hung up (GSM cannot tell)

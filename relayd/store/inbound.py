@@ -7,7 +7,7 @@ from typing import Any
 
 from relayd.store.backend import Backend, Transaction
 from relayd.store.records import MessageRow
-from relayd.store.rows import insert_message_in
+from relayd.store.rows import MessageShape, insert_message_in
 
 MISSING_PART = "[…]"
 # Reassembled parts are kept this long so a part read twice is not taken for a new message.
@@ -17,8 +17,9 @@ ASSEMBLED_KEEP_SECONDS = 2 * 86400
 class InboundStore:
     """Stores what SIMs receive; whole messages come out once, parts are held until complete."""
 
-    def __init__(self, db: Backend) -> None:
+    def __init__(self, db: Backend, shape: MessageShape) -> None:
         self.db = db
+        self.shape = shape
 
     async def store(
         self,
@@ -37,7 +38,16 @@ class InboundStore:
         def op(tx: Transaction) -> MessageRow | None:
             if concat is None or concat[1] <= 1:
                 return _insert_received(
-                    tx, org, sim, sender, text, encoding, received_at, external_id, partial=False
+                    tx,
+                    self.shape,
+                    org,
+                    sim,
+                    sender,
+                    text,
+                    encoding,
+                    received_at,
+                    external_id,
+                    partial=False,
                 )
             reference, total, seq = concat
             cursor = tx.execute(
@@ -48,7 +58,7 @@ class InboundStore:
             )
             if cursor.rowcount == 0:
                 return None  # this part was seen before
-            return _assemble(tx, (org, sim, sender, reference, total), partial=False)
+            return _assemble(tx, self.shape, (org, sim, sender, reference, total), partial=False)
 
         return await self.db.write(op)
 
@@ -69,7 +79,7 @@ class InboundStore:
             ).fetchall()
             out = []
             for group in groups:
-                message = _assemble(tx, tuple(group), partial=True)
+                message = _assemble(tx, self.shape, tuple(group), partial=True)
                 if message is not None:
                     out.append(message)
             return out
@@ -77,7 +87,9 @@ class InboundStore:
         return await self.db.write(op)
 
 
-def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> MessageRow | None:
+def _assemble(
+    tx: Transaction, shape: MessageShape, group: tuple[Any, ...], *, partial: bool
+) -> MessageRow | None:
     org, sim, sender, _reference, total = group
     where = (
         "org = ? AND sim = ? AND sender = ? AND reference = ? AND total = ? AND message_id IS NULL"
@@ -95,6 +107,7 @@ def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> Mess
     times = [p["received_at"] for p in parts if p["received_at"] is not None]
     message = _insert_received(
         tx,
+        shape,
         org,
         sim,
         sender,
@@ -112,6 +125,7 @@ def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> Mess
 
 def _insert_received(
     tx: Transaction,
+    shape: MessageShape,
     org: str,
     sim: str,
     sender: str,
@@ -140,4 +154,4 @@ def _insert_received(
         "external_id": external_id,
     }
     # Ignored (None): the same SMS was stored before (dedupe on external_id).
-    return insert_message_in(tx, values, or_ignore=True)
+    return insert_message_in(tx, values, shape, or_ignore=True)
