@@ -196,6 +196,40 @@ async def test_app_phone_seed_phone_and_modem_in_one_org_are_all_routing_targets
         await seed_phone.stop()
 
 
+async def test_the_3rdparty_message_state_names_the_device_each_sim_declares(
+    make_relay: RelayFactory, http: aiohttp.ClientSession
+) -> None:
+    """`deviceId` is the device the sending SIM declares (app or seed-004 phone); a modem SIM
+    declares none and is its own device."""
+    modem = ScriptedSim("m1")
+    relay = await make_relay([modem])
+    await make_org(relay, "default")
+    seed_phone = ScriptedPhone(base_url(relay), "default", SECRET)
+    await seed_phone.start()
+    app = await started_app(relay, http)
+    app.sim_cards = app.sim_cards[:1]
+    assert (await app.patch_device()).status == 204
+    events = await connect(app)
+    try:
+        await until(lambda: relay.relay.sims.online_count == 3)
+        [pocket] = [d.id for d in relay.relay.phone_hub.of_org("default")]
+        expected = {"asg": app.device_id, "phone": pocket, "modem": "modem:m1"}
+        devices = {}
+        for i in range(6):  # round robin over the three free SIMs
+            status, body = await relay.call(
+                "POST", "/api/v1/messages", json={"to": f"+1555444{i:04d}", "text": f"d{i}"}
+            )
+            assert status == 202
+            message = await wait_status(relay, body["id"], "sent", "delivered")
+            status, state = await relay.call("GET", f"/api/3rdparty/v1/messages/{body['id']}")
+            assert status == 200, state
+            devices[message["sim"].split(":")[0]] = state["deviceId"]
+        assert devices == expected
+    finally:
+        await stop(events)
+        await seed_phone.stop()
+
+
 class _AllIds(set[str]):
     """Every id is "in" it: the phone fails everything."""
 

@@ -22,6 +22,7 @@ from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
 from relayd.api.framework import Api, json_response, validate
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
+from relayd.dispatch.sims import SimRegistry
 from relayd.exceptions import ApiError, Conflict, IdempotencyConflict
 from relayd.sending import SendOrder
 from relayd.store.asg import AsgWebhookRow
@@ -173,14 +174,14 @@ async def post_message(request: web.Request) -> web.Response:
         raise ApiError(409, "conflict", "id: a message with this id already exists", "id") from None
     rows = await hub_of(request).store.messages_of_request(key.org, KEY_PREFIX + message_id)
     location = f"{PREFIX}/messages/{message_id}"
-    return json_response(message_state(message_id, rows), 202, {"Location": location})
+    return json_response(message_state(message_id, rows, relay.sims), 202, {"Location": location})
 
 
 async def get_message(request: web.Request) -> web.Response:
     """GET /messages/{id} (also a relayd message id)."""
     key = await third_party_key(request, "read")
     message_id, rows = await _rows(request, key.org)
-    return json_response(message_state(message_id, rows))
+    return json_response(message_state(message_id, rows, relay_of(request).sims))
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -196,7 +197,7 @@ async def delete_message(request: web.Request) -> web.Response:
     if not cancelled:
         raise Conflict("the message was already handed to a SIM", code="not_cancellable")
     _, rows = await _rows(request, key.org)
-    return json_response(message_state(message_id, rows))
+    return json_response(message_state(message_id, rows, relay.sims))
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -271,7 +272,7 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def message_state(message_id: str, rows: list[MessageRow]) -> dict[str, Any]:
+def message_state(message_id: str, rows: list[MessageRow], sims: SimRegistry) -> dict[str, Any]:
     """The app's `MessageState` of a request's messages (one per recipient)."""
     recipients = []
     reached: dict[str, float] = {}
@@ -293,7 +294,7 @@ def message_state(message_id: str, rows: list[MessageRow]) -> dict[str, Any]:
         "recipients": recipients,
         "states": {name: asg_time(at) for name, at in sorted(reached.items(), key=lambda i: i[1])},
     }
-    device = _device_of_sim(rows[0].sim) if rows else None
+    device = _device_of_sim(sims, rows[0].sim) if rows else None
     if device:
         answer["deviceId"] = device
     if rows:
@@ -315,13 +316,16 @@ def _overall(states: list[str]) -> str:
     return min(done, key=PROGRESS.index) if done else "Cancelled"
 
 
-def _device_of_sim(sim: str | None) -> str | None:
-    if not sim:
+def _device_of_sim(sims: SimRegistry, sim: str | None) -> str | None:
+    """The device a SIM declares it belongs to (a phone's SIMs); a modem SIM is its own device.
+
+    None when the message has no SIM yet, or its SIM is no longer known to the relay.
+    """
+    backend = sims.get(sim) if sim else None
+    if backend is None:
         return None
-    kind, _, rest = sim.partition(":")
-    if kind in ("asg", "phone") and ":" in rest:
-        return rest.rsplit(":", 1)[0]
-    return sim
+    device = backend.info.extra.get("device")
+    return backend.info.id if device is None else str(device)
 
 
 def _sim_request(
