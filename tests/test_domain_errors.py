@@ -60,6 +60,7 @@ def test_domain_module_imports_neither_aiohttp_nor_the_api_error(path: Path) -> 
         (IdempotencyConflict(), 422, "idempotency_conflict", "idempotency_key"),
         (Forbidden("no", code="recipient_not_allowed", field="to"), 403, "recipient_not_allowed", "to"),
         (RateLimited("wait", 7), 429, "rate_limited", None),
+        (RateLimited("wrong secrets", 7, code="too_many_failed_logins"), 429, "too_many_failed_logins", None),
         (NotFound("no such message"), 404, "not_found", None),
         (Conflict("already sent", code="not_cancellable"), 409, "not_cancellable", None),
     ],
