@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 ARCH ?= $(shell uname -m)
 
-.PHONY: run test lint fuzz bench dist clean
+.PHONY: run test test-ha lint fuzz bench dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,27 @@ fuzz: $(STAMP)  ## the fuzz and property suite, long: every schemathesis phase, 
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider -o timeout=0 \
 	tests/test_fuzz_api.py tests/test_fuzz_regressions.py tests/fuzz $(ARGS)
 
+# The Home Assistant integration (custom_components/relayd) is tested in its own venv:
+# Home Assistant needs Python 3.13 and pins its own aiohttp/pydantic. The tests start the
+# project's own relayd (.venv/bin/relayd) as a subprocess, so both venvs are needed.
+PYTHON_HA ?= $(firstword $(wildcard /root/.pyenv/versions/3.13*/bin/python) python3.13)
+VENV_HA := .venv-ha
+STAMP_HA := $(VENV_HA)/.installed-$(shell cat tests_ha/requirements.txt | cksum | cut -d' ' -f1)
+
+$(VENV_HA)/bin/python:
+	$(PYTHON_HA) -m venv $(VENV_HA)
+
+$(STAMP_HA): tests_ha/requirements.txt | $(VENV_HA)/bin/python
+	$(VENV_HA)/bin/python -m pip install -q --upgrade pip
+	$(VENV_HA)/bin/python -m pip install -q -r tests_ha/requirements.txt
+	rm -f $(VENV_HA)/.installed-*
+	touch $@
+
+test-ha: $(STAMP) $(STAMP_HA)  ## the Home Assistant integration against a real relayd
+	$(VENV_HA)/bin/ruff check custom_components tests_ha
+	$(VENV_HA)/bin/mypy --config-file tests_ha/mypy.ini custom_components/relayd
+	$(VENV_HA)/bin/python -m pytest -c tests_ha/pytest.ini -q -p no:cacheprovider tests_ha $(ARGS)
+
 lint: $(STAMP)  ## ruff + mypy (strict on relayd and modem)
 	$(BIN)/ruff check relayd modem tests bench
 	$(BIN)/mypy
@@ -40,4 +61,4 @@ dist: $(STAMP)  ## one file with every dependency: dist/relayd-<version>-<arch>.
 	bash systemd/build-pyz.sh $(ARCH) dist
 
 clean:
-	rm -rf $(VENV) var dist build .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV_HA) var dist build .pytest_cache .mypy_cache .ruff_cache *.egg-info

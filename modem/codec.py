@@ -449,8 +449,7 @@ def _encode_timestamp(value: datetime, name: str) -> bytes:
 def _decode_timestamp(raw: bytes) -> datetime:
     try:
         parsed: datetime = _pdu._decodeTimestamp(iter(raw))
-        offset = parsed.utcoffset()
-        if offset is None:
+        if (offset := parsed.utcoffset()) is None:
             raise ValueError("no offset")
         return parsed.replace(tzinfo=timezone(offset))
     except (ValueError, TypeError) as err:
@@ -458,8 +457,7 @@ def _decode_timestamp(raw: bytes) -> datetime:
 
 
 def _read_smsc(reader: _Reader) -> str | None:
-    length = reader.octet()
-    if length == 0:
+    if (length := reader.octet()) == 0:
         return None
     toa = reader.octet()
     digits = str(_pdu.decodeSemiOctets(bytearray(reader.take(length - 1)))).translate(_DIGITS)

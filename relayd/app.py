@@ -27,11 +27,13 @@ from relayd.api import (
 from relayd.api import web as web_ui
 from relayd.api import webhooks as webhook_api
 from relayd.api.context import API, KEY, RELAY
+from relayd.api.credentials import credentials_from
+from relayd.api.errors import as_api_error
 from relayd.api.framework import Api, json_response
-from relayd.auth import credentials_from, require_scope
+from relayd.auth import require_scope
 from relayd.bridges.base import SimBackend
 from relayd.config import Config
-from relayd.exceptions import ApiError
+from relayd.exceptions import ApiError, Refused
 from relayd.relay import Relay
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,10 +76,7 @@ def create_app(config: Config, backends: list[SimBackend] | None = None) -> web.
     app[API] = api
     app[BACKENDS] = list(backends or [])
     api.install(app)
-    app.cleanup_ctx.append(_relay_lifecycle)
-    phone_ws.setup(app)  # after the relay: phones start after it and stop before it
-    asg_mobile.setup(app)  # the same for phones of the SMS Gateway for Android app
-    relay.notifier.attach(app[phone_ws.PHONE_HUB].notify)  # channel `notify` reaches phones
+    app.cleanup_ctx.append(_relay_lifecycle)  # the relay starts and stops its phone hubs
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(_headers)
     return app
@@ -91,6 +90,7 @@ async def _relay_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_streams(app: web.Application) -> None:
+    await app[RELAY].close_connections()  # phone sockets and app event streams end first
     app[RELAY].bus.close_all()
 
 
@@ -108,8 +108,9 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 async def _errors_middleware(request: web.Request, handler: Middleware) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return json_response(exc.body(), exc.status, exc.headers)
+    except (ApiError, Refused) as exc:
+        answer = as_api_error(exc)
+        return json_response(answer.body(), answer.status, answer.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -8,24 +8,15 @@ import math
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from relayd.exceptions import ApiError
+from relayd.exceptions import Forbidden, RateLimited
 from relayd.store import ApiKey
 from relayd.store.keys import KeyStore
 
-CACHE_SECONDS = 5.0  # a key revoked from the CLI stops working within this many seconds
+# How often the database is asked whether anything changed (PRAGMA data_version): a key
+# revoked by another process (`relayd keys revoke`) stops working within this many seconds.
+REVISION_CHECK_SECONDS = 0.25
 LAST_USED_EVERY = 60.0  # last_used_at is written at most this often per key
 NEGATIVE_CACHE = 10_000
-
-
-def credentials_from(request: web.Request) -> str | None:
-    """The API key a request carries: `Authorization: Bearer`, `X-Api-Key`, or None."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    api_key = request.headers.get("X-Api-Key", "").strip()
-    return api_key or None
 
 
 @dataclass
@@ -35,31 +26,51 @@ class _Bucket:
 
 
 class KeyAuthenticator:
-    """Looks keys up (with a short cache) and enforces their rate limits."""
+    """Looks keys up (cached until the database changes) and enforces their rate limits."""
 
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
-        self._cache: dict[str, tuple[float, ApiKey]] = {}
+        self._cache: dict[str, tuple[int, ApiKey]] = {}  # secret -> (generation, key)
+        self._generation = 0  # bumped when the database may hold a revocation the cache missed
+        self._data_version: int | None = None
+        self._checked_at = -REVISION_CHECK_SECONDS
+        self._check_lock = asyncio.Lock()
         self._buckets: dict[int, _Bucket] = {}
         self._touched: dict[int, float] = {}
         self._writes: set[asyncio.Task[None]] = set()
 
     async def authenticate(self, secret: str) -> ApiKey | None:
         """The active key for `secret`, or None."""
+        await self._check_revision()
         now = time.monotonic()
         hit = self._cache.get(secret)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
+        if hit is not None and hit[0] == self._generation:
             self._note_use(hit[1], now)
             return hit[1]
+        generation = self._generation
         key = await self.keys.find_by_secret(secret)
         if key is None:
             self._cache.pop(secret, None)
             return None
         if len(self._cache) > NEGATIVE_CACHE:
             self._cache.clear()
-        self._cache[secret] = (now, key)
+        if generation == self._generation:  # not revoked while we looked it up
+            self._cache[secret] = (generation, key)
         self._note_use(key, now)
         return key
+
+    async def _check_revision(self) -> None:
+        """Start a new cache generation when another connection changed the database."""
+        if time.monotonic() - self._checked_at < REVISION_CHECK_SECONDS:
+            return
+        async with self._check_lock:
+            if time.monotonic() - self._checked_at < REVISION_CHECK_SECONDS:
+                return  # another request checked while this one waited
+            version = await self.keys.data_version()
+            self._checked_at = time.monotonic()
+            if version != self._data_version:
+                self._data_version = version
+                self._generation += 1
 
     def _note_use(self, key: ApiKey, now: float) -> None:
         if now - self._touched.get(key.id, -LAST_USED_EVERY) < LAST_USED_EVERY:
@@ -75,13 +86,12 @@ class KeyAuthenticator:
             await asyncio.gather(*self._writes, return_exceptions=True)
 
     def forget(self, key_id: int) -> None:
-        """Drop a revoked key from the cache at once."""
-        for secret, (_, key) in list(self._cache.items()):
-            if key.id == key_id:
-                del self._cache[secret]
+        """A key was revoked here: no cached key counts any more, nor a lookup in flight."""
+        self._generation += 1
+        self._cache.clear()
 
     def take(self, key: ApiKey, cost: int = 1) -> None:
-        """Spend `cost` tokens of the key's bucket or raise 429 with Retry-After."""
+        """Spend `cost` tokens of the key's bucket or raise RateLimited (nothing spent then)."""
         if not key.rate_limit:
             return
         per_second = key.rate_limit / 60.0
@@ -94,23 +104,26 @@ class KeyAuthenticator:
             bucket.tokens -= cost
             return
         wait = math.ceil((cost - bucket.tokens) / per_second)
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
+        raise RateLimited(
+            f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s", wait
         )
+
+    def refund(self, key: ApiKey, cost: int = 1) -> None:
+        """Give back tokens `take` spent on a request refused after all (a 422 costs nothing)."""
+        bucket = self._buckets.get(key.id)
+        if bucket is not None and key.rate_limit:
+            bucket.tokens = min(max(1.0, key.rate_limit), bucket.tokens + cost)
 
 
 def require_scope(key: ApiKey, scope: str) -> None:
-    """403 unless the key carries `scope` (admin carries all)."""
+    """Forbidden unless the key carries `scope` (admin carries all)."""
     if not key.has_scope(scope):
-        raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+        raise Forbidden(f"this key lacks the '{scope}' scope")
 
 
 def check_allowlist(key: ApiKey, number: str, field: str = "to") -> None:
-    """403 when the key has an allowlist and `number` matches none of its patterns."""
+    """Forbidden when the key has an allowlist and `number` matches none of its patterns."""
     if key.allowlist and not any(fnmatch.fnmatchcase(number, p) for p in key.allowlist):
-        raise ApiError(
-            403, "recipient_not_allowed", "this key may not send to that recipient", field
+        raise Forbidden(
+            "this key may not send to that recipient", code="recipient_not_allowed", field=field
         )

@@ -65,6 +65,7 @@ class PhonesConfig(_Section):
     enabled: bool = True
     allow_new_orgs: bool = False
     result_timeout: float = Field(600.0, gt=0)
+    priority: int = 0  # of every phone SIM, against the modems' with policy = "priority"
 
 
 class RoutingRule(_Section):
@@ -115,10 +116,17 @@ class WebhookConfig(_Section):
     headers: dict[str, str] = {}
 
 
+class LimitsConfig(_Section):
+    streams_per_key: int = Field(20, ge=1)  # open event streams per API key, org secret or device
+    failed_auth_max: int = Field(10, ge=1)  # wrong passwords/secrets per client address ...
+    failed_auth_window: float = Field(300.0, gt=0)  # ... in this many seconds, then 429
+
+
 class DemoConfig(_Section):
     send_delay: float = Field(0.5, ge=0)
     report_delay: float = Field(1.0, ge=0)
     control_port: int = Field(0, ge=0, le=65535)
+    rate_per_minute: float = Field(0, ge=0)  # the demo modem's [[modem]] rate_per_minute
 
 
 class Config(_Section):
@@ -131,6 +139,7 @@ class Config(_Section):
     mdns: MdnsConfig = MdnsConfig()
     email: EmailConfig = EmailConfig()
     webhook: list[WebhookConfig] = []
+    limits: LimitsConfig = LimitsConfig()
     demo: DemoConfig = DemoConfig()
 
     @property

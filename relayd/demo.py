@@ -5,13 +5,12 @@ from __future__ import annotations
 from modem.simulator import ModemSimulator
 from modem.simulator.control import ControlServer
 from relayd.bridges.base import SimBackend
-from relayd.cli.run import Extra
 from relayd.config import Config, ModemConfig
 
 DEMO_NAME = "demo"
 
 
-class DemoModem(Extra):
+class DemoModem:
     """The simulator (with its control API) plus a ModemBackend on its pty."""
 
     def __init__(self, config: Config) -> None:
@@ -37,6 +36,7 @@ class DemoModem(Extra):
             port=str(self.link),
             org="default",
             delivery_reports=self.config.sms.delivery_reports,
+            rate_per_minute=self.config.demo.rate_per_minute,
         )
         backend = ModemBackend.from_config(modem_config)
         backend.info.extra["control_url"] = self.control.url

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+
+from relayd.store.records import EventRow
 
 _LOGGER = logging.getLogger(__name__)
 SUBSCRIBER_QUEUE = 10_000
-CLOSE: dict[str, Any] = {"id": -1, "type": "close", "org": "", "data": {}}  # ends a stream
+CLOSE = EventRow(-1, "", "close", 0.0, {})  # ends a stream
 
 
 class Subscription:
@@ -17,7 +18,7 @@ class Subscription:
 
     def __init__(self, org: str | None) -> None:
         self.org = org
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.queue: asyncio.Queue[EventRow] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self.overflowed = False
 
 
@@ -37,11 +38,11 @@ class EventBus:
         """Stop listening."""
         self._subs.discard(sub)
 
-    def publish(self, events: list[dict[str, Any]]) -> None:
+    def publish(self, events: list[EventRow]) -> None:
         """Hand committed events to listeners; a full queue drops that listener's stream."""
         for sub in list(self._subs):
             for event in events:
-                if sub.org is not None and event["org"] != sub.org:
+                if sub.org is not None and event.org != sub.org:
                     continue
                 try:
                     sub.queue.put_nowait(event)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from relayd.bridges.email import InvalidAddress, normalize_address
 from relayd.config import EmailConfig
-from relayd.exceptions import ApiError
+from relayd.exceptions import Refused
 from relayd.sending import SendOrder, SendService
-from relayd.store import ApiKey
+from relayd.store import ApiKey, EventRow, MessageRow
 from relayd.store.repo import MessageStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ CATCH_UP_SECONDS = 3600.0  # a restart forwards SMS of the last hour that have n
 
 
 def forward_text(message: dict[str, Any]) -> str:
-    """The body of a forward: who, when, on which SIM, then the SMS as it came."""
+    """The body of a forward (from the message's JSON): who, when, on which SIM, the SMS."""
     when = message.get("received_at") or message.get("created_at")
     lines = [f"From: {message['peer']}", f"Received: {when}", f"SIM: {message.get('sim') or '-'}"]
     if message.get("partial"):
@@ -39,8 +40,14 @@ def forward_text(message: dict[str, Any]) -> str:
 class InboundForwarder:
     """Listens to committed events and turns `sms.received` into e-mail messages."""
 
-    def __init__(self, config: EmailConfig, sending: SendService) -> None:
+    def __init__(
+        self,
+        config: EmailConfig,
+        sending: SendService,
+        describe: Callable[[MessageRow], dict[str, Any]],
+    ) -> None:
         self.sending = sending
+        self.describe = describe  # a stored SMS as its `sms.received` event carries it
         self.addresses: list[str] = []
         for raw in config.forward_inbound_to:
             try:
@@ -56,13 +63,13 @@ class InboundForwarder:
         )  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def on_commit(self, events: list[dict[str, Any]]) -> None:
+    def on_commit(self, events: list[EventRow]) -> None:
         """Commit listener: forward each SMS received by the default org."""
         if not self.enabled:
             return
         for event in events:
-            if event["type"] == "sms.received" and event["org"] == FORWARD_ORG:
-                task = asyncio.create_task(self._forward(event["data"]), name="email-forward")
+            if event.type == "sms.received" and event.org == FORWARD_ORG:
+                task = asyncio.create_task(self._forward(event.data), name="email-forward")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
@@ -72,7 +79,7 @@ class InboundForwarder:
             return 0
         missed = await store.unforwarded_inbound(FORWARD_ORG, "forward:", CATCH_UP_SECONDS)
         for message in missed:
-            await self._forward(message)
+            await self._forward(self.describe(message))
         if missed:
             _LOGGER.info("Forwarded %d SMS that arrived just before the last stop", len(missed))
         return len(missed)
@@ -92,8 +99,8 @@ class InboundForwarder:
             idempotency_key=f"forward:{message['id']}",
         )
         try:
-            await self.sending.accept(self._key, order)
-        except ApiError as exc:
+            await self.sending.submit(self._key, order)
+        except Refused as exc:
             _LOGGER.warning("Forwarding SMS %d by e-mail refused: %s", message["id"], exc.message)
         except Exception:
             _LOGGER.exception("Forwarding SMS %d by e-mail failed", message["id"])

@@ -9,17 +9,27 @@ import sys
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
 
-_KEY_RE = re.compile(r"\b(rk_|whsec_)[A-Za-z0-9_\-]{4,}")
-_QUERY_SECRET_RE = re.compile(r"((?:secret_key|token|key|password)=)[^&\s\"']+", re.IGNORECASE)
+_KEY_RE = re.compile(r"\b(rk_|whsec_|pt_)[A-Za-z0-9_\-]{4,}")
+# name=value (query strings, forms), "name": "value" (JSON), name: value (headers, reprs)
+_FIELD_SECRET_RE = re.compile(
+    r"(?<![A-Za-z0-9])((?:secret_key|secret|token|private_token|key|password|currentPassword"
+    r"|newPassword|pin|X-Secret-Key|X-Api-Key|X-Device-Token)[\"']?\s*[:=]\s*[\"']?)"
+    r"[^&\s\"',;}]+",
+    re.IGNORECASE,
+)
+_AUTH_RE = re.compile(r"((?:Bearer|Basic)\s+)[^\s\"',;}]+", re.IGNORECASE)
+_PATH_SECRET_RE = re.compile(r"(/messages/[^/\s?\"']+/)[^/\s?\"'#]+")  # seed 004's GET form
+_PIN_RE = re.compile(r"(\+CPIN=\s*\"?)[^\"\s]+", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"(?<![\w+])\+?(\d{3})\d{3,10}(\d{2})(?!\d)")
-_BEARER_RE = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """Mask API keys, secrets in query strings, bearer tokens and phone numbers."""
+    """Mask keys and tokens, secrets in fields, paths and auth headers, PINs, phone numbers."""
     text = _KEY_RE.sub(lambda m: m.group(1) + "…", text)
-    text = _QUERY_SECRET_RE.sub(r"\1…", text)
-    text = _BEARER_RE.sub(r"\1…", text)
+    text = _FIELD_SECRET_RE.sub(r"\1…", text)
+    text = _AUTH_RE.sub(r"\1…", text)
+    text = _PATH_SECRET_RE.sub(r"\1…", text)
+    text = _PIN_RE.sub(r"\1…", text)
     return _NUMBER_RE.sub(lambda m: f"+{m.group(1)}…{m.group(2)}", text)
 
 
@@ -27,14 +37,23 @@ class RedactingFilter(logging.Filter):
     """Applied to every record at DEBUG and above; TRACE keeps raw bytes for debugging."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message in place."""
+        """Rewrite the record's message, traceback and stack in place."""
         if record.levelno > TRACE:
             message = record.getMessage()
             redacted = redact(message)
             if redacted != message:
                 record.msg = redacted
                 record.args = None
+            if record.exc_info and not record.exc_text:  # formatted once, masked once
+                record.exc_text = _FORMATTER.formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from relayd import __version__
+from relayd.api.presenters import EVENT_PAYLOADS, message_json, sim_json
 from relayd.auth import KeyAuthenticator
+from relayd.bridges.asg_hub import AsgHub
 from relayd.bridges.base import SimBackend
+from relayd.bridges.device_hub import DeviceHub, HubDeps
 from relayd.bridges.email import SmtpSender
 from relayd.bridges.notify import PhoneNotifier
+from relayd.bridges.phone_hub import PhoneHub
 from relayd.config import Config
 from relayd.dispatch.calls import CallDispatcher
 from relayd.dispatch.channels import ChannelOutbox
@@ -19,6 +26,7 @@ from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.events import EventBus
 from relayd.forwarding import InboundForwarder
+from relayd.limits import Limits
 from relayd.sending import SendService
 from relayd.store import Store
 from relayd.webhooks import WebhookWorker
@@ -34,50 +42,95 @@ class Relay:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.storage.path)
+        self.store = Store(
+            config.storage.path,
+            payloads=EVENT_PAYLOADS,
+            retention_days=config.storage.retention_days,
+        )
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
-        priorities = {f"modem:{m.name}": m.priority for m in config.modem}
-        self.router = Router(config.routing, lambda s: priorities.get(s.info.id, 0))
-        self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
+        self.limits = Limits(config.limits)
+        self.router = Router(config.routing)
+        self.sims = SimRegistry(
+            self.store, self.router, config.sms.multipart_wait, describe=sim_json
+        )
         self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
         self.sims.outbox = self.outbox
         self.channels = ChannelOutbox(self.store, config.routing.max_attempts)
         if config.email.smtp_host:
             self.channels.register(SmtpSender(config.email))
-        self.notifier = PhoneNotifier(self.store.db, self.bus)  # the app attaches the phones
+        # Phones of every kind: seed-004 sockets and "SMS Gateway for Android" app phones.
+        devices = HubDeps(
+            sims=self.sims,
+            wake_outbox=self.outbox.wake,
+            region=config.sms.default_region,
+            result_timeout=lambda: config.phones.result_timeout,
+            message=self.store.messages.get_message,
+            queued=self.outbox.queued_count,
+            in_flight=lambda sim: self.outbox.lane(sim).load,
+            priority=config.phones.priority,
+        )
+        self.phone_hub = PhoneHub(devices, self.store.phones)
+        self.app_hub = AsgHub(devices, self.store.asg)
+        self.device_hubs: tuple[DeviceHub[Any], ...] = (self.phone_hub, self.app_hub)
+        self.notifier = PhoneNotifier(self.store.events, self.bus, self.device_hubs)
         self.channels.register(self.notifier)
         self.sending = SendService(
-            config, self.store, self.outbox, self.router, self.sims, self.channels
+            config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
-        self.forwarder = InboundForwarder(config.email, self.sending)
+        self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.calls = CallDispatcher(self.store, self.sims)
-        self.webhooks = WebhookWorker(config, self.store.db)
+        self.webhooks = WebhookWorker(config, self.store.webhooks)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
 
     async def start(self, backends: list[SimBackend] | None = None) -> None:
-        """Open the store, make the first admin key if needed, start SIMs and the outbox."""
-        await self.store.open()
-        self.store.db.add_commit_listener(self.bus.publish)
-        self.store.db.add_commit_listener(self.webhooks.on_commit)
-        self.store.db.add_commit_listener(self.forwarder.on_commit)
-        if not await self.store.keys.has_admin_key():
-            _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
-            self.admin_key = secret
-            write_admin_key(self.config, secret)
-        await self.webhooks.start()  # before SIMs: their first events find the endpoints
-        await self.sims.start()
-        await self.outbox.start()
-        await self.channels.start()
-        await self.forwarder.catch_up(self.store.messages)
-        await self.calls.start()
-        for backend in backends or []:
-            await self.sims.add(backend)
+        """Open the store, make the first admin key if needed, start SIMs and the outbox.
+
+        A step that fails unwinds every step before it (newest first), so a failed start
+        leaves no task running and the database closed.
+        """
+        async with contextlib.AsyncExitStack() as undo:
+            await self.store.open()
+            undo.push_async_callback(self.store.close)
+            self.store.on_commit(self.bus.publish)
+            self.store.on_commit(self.webhooks.on_commit)
+            self.store.on_commit(self.forwarder.on_commit)
+            if not await self.store.keys.has_admin_key():
+                _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
+                self.admin_key = secret
+                write_admin_key(self.config, secret)
+            await self.webhooks.start()  # before SIMs: their first events find the endpoints
+            undo.push_async_callback(self.webhooks.stop)
+            await self.sims.start()
+            undo.push_async_callback(self.sims.stop)
+            # After the SIM registry, before the outbox: the phones' SIMs (offline) are known
+            # when the outbox decides what a restart tore and what it resumes.
+            for hub in self.device_hubs:
+                await hub.start()
+                undo.push_async_callback(hub.stop)
+            await self.outbox.start()
+            undo.push_async_callback(self.outbox.drain, 0.0)
+            await self.channels.start()
+            undo.push_async_callback(self.channels.drain, 0.0)
+            await self.forwarder.catch_up(self.store.messages)
+            undo.push_async_callback(self.forwarder.stop)
+            await self.calls.start()
+            undo.push_async_callback(self.calls.stop)
+            for backend in backends or []:
+                await self.sims.add(backend)
+            undo.pop_all()  # all started: from here on `stop` takes it down
         self.started = True
 
+    async def close_connections(self) -> None:
+        """Shutdown, first step: end phone sockets and app event streams."""
+        for hub in self.device_hubs:
+            await hub.close_connections()
+
     async def stop(self) -> None:
-        """Drain sends, stop SIMs, close the store."""
+        """Park phone sends, drain sends, stop SIMs, close the store."""
+        for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
+            await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)
@@ -92,6 +145,11 @@ class Relay:
     def admin_key_path(self) -> Path:
         """Where the first admin key is written."""
         return self.config.state_dir / ADMIN_KEY_FILE
+
+
+def under_systemd(env: Mapping[str, str] = os.environ) -> bool:
+    """Started by systemd: stdout goes to the journal, which other users may read."""
+    return bool(env.get("INVOCATION_ID") or env.get("NOTIFY_SOCKET"))
 
 
 def write_admin_key(config: Config, secret: str) -> Path:

@@ -138,7 +138,7 @@ class ServiceNotifier:
     def _problem(self, now: float, stall: float) -> str | None:
         """Why the relay is not healthy, or None; wakes the outbox worker as a liveness probe."""
         outbox = self.relay.outbox
-        if not self.relay.store.db.writer_alive:
+        if not self.relay.store.writer_alive:
             return "the database writer stopped"
         if not outbox.healthy:
             return "the outbox worker stopped"

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,19 @@ from relayd.mdns import _host_label, instance_id, lan_addresses
 _LOGGER = logging.getLogger(__name__)
 
 TLS_DIR = "tls"
-CA_DAYS = 3650
+CA_DAYS = 3 * 365  # a phone reinstalls /ca.pem this often; a stolen CA key ages out
+CA_RENEW_BEFORE = dt.timedelta(days=60)
 CERT_DAYS = 397  # what browsers accept for a server certificate
 RENEW_BEFORE = dt.timedelta(days=30)
 CHECK_SECONDS = 12 * 3600.0
+# The CA may only vouch for LAN names and addresses (RFC 5280 name constraints): a copy of
+# its key cannot be used to impersonate a public site to a phone that installed it.
+LAN_DOMAINS = ("local", "localhost", "home.arpa", "lan", "internal")
+LAN_NETWORKS = (
+    "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "::1/128", "fc00::/7", "fe80::/10", "2001:db8::/32",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,17 +106,72 @@ def server_names(config: Config) -> tuple[list[str], list[str]]:
 
 
 def ensure_certificates(config: Config, *, new_ca: bool = False) -> TlsFiles:
-    """Make the CA if missing (or when asked), and a current server certificate."""
+    """Make the CA if missing, near expiry (or when asked), and a current server certificate."""
     files = tls_files(config)
     files.directory.mkdir(parents=True, exist_ok=True)
-    if new_ca or not (files.ca_cert.exists() and files.ca_key.exists()):
-        _make_ca(files)
-        _LOGGER.info("Made a new local CA in %s", files.ca_cert)
-    names, addresses = server_names(config)
-    if new_ca or renewal_due(files, names, addresses):
-        issue_server_certificate(files, names, addresses)
-        _LOGGER.info("Issued the server certificate for %s", ", ".join([*names, *addresses]))
+    _renew(config, files, new_ca=new_ca)
     return files
+
+
+def _renew(config: Config, files: TlsFiles, *, new_ca: bool = False) -> bool:
+    """Bring the CA and the server certificate up to date; True when the latter was reissued."""
+    if new_ca or ca_due(files):
+        if files.ca_cert.exists():
+            _LOGGER.warning(
+                "Replacing the local CA (it expires soon): phones must install the new "
+                "one from GET /ca.pem"
+            )
+        _make_ca(files, server_names(config)[0])
+        _LOGGER.info("Made a new local CA in %s", files.ca_cert)
+        new_ca = True
+    names, addresses = names_the_ca_allows(files, *server_names(config))
+    if not (new_ca or renewal_due(files, names, addresses)):
+        return False
+    issue_server_certificate(files, names, addresses)
+    _LOGGER.info("Issued the server certificate for %s", ", ".join([*names, *addresses]))
+    return True
+
+
+def ca_due(files: TlsFiles) -> bool:
+    """The CA is missing, unreadable or near its end."""
+    try:
+        ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    except (OSError, ValueError):
+        return True
+    if not files.ca_key.exists():
+        return True
+    return ca.not_valid_after_utc - dt.datetime.now(dt.UTC) < CA_RENEW_BEFORE
+
+
+def names_the_ca_allows(
+    files: TlsFiles, names: list[str], addresses: list[str]
+) -> tuple[list[str], list[str]]:
+    """The names and addresses inside the CA's name constraints (the rest logged, left out)."""
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    try:
+        constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return names, addresses  # a CA from before constraints: it vouches for anything
+    permitted = constraints.permitted_subtrees or []
+    domains = [d.value for d in permitted if isinstance(d, x509.DNSName)]
+    networks = [
+        n.value
+        for n in permitted
+        if isinstance(n, x509.IPAddress)
+        and isinstance(n.value, ipaddress.IPv4Network | ipaddress.IPv6Network)
+    ]
+    kept_names = [n for n in names if _under(n, domains)]
+    kept_addresses = [
+        a for a in addresses if any(ipaddress.ip_address(a) in net for net in networks)
+    ]
+    left_out = sorted(set(names) - set(kept_names)) + sorted(set(addresses) - set(kept_addresses))
+    if left_out:
+        _LOGGER.warning(
+            "The local CA may not vouch for %s (not a LAN name or address); "
+            "`relayd tls init --new-ca` makes one that includes [server] tls_names",
+            ", ".join(left_out),
+        )
+    return kept_names, kept_addresses
 
 
 def renewal_due(files: TlsFiles, names: list[str], addresses: list[str]) -> bool:
@@ -221,12 +286,9 @@ class CertificateRenewer:
 
     async def check(self) -> bool:
         """Reissue now if due; True when the live context got a new certificate."""
-        names, addresses = server_names(self.config)
-        if not renewal_due(self.files, names, addresses):
+        if not await asyncio.to_thread(_renew, self.config, self.files):
             return False
-        await asyncio.to_thread(issue_server_certificate, self.files, names, addresses)
         self.context.load_cert_chain(self.files.cert, self.files.key)
-        _LOGGER.info("Renewed the server certificate (%d names)", len(names) + len(addresses))
         return True
 
     async def _run(self) -> None:
@@ -238,8 +300,15 @@ class CertificateRenewer:
                 _LOGGER.exception("Renewing the server certificate failed")
 
 
-def _make_ca(files: TlsFiles) -> None:
+def _make_ca(files: TlsFiles, names: list[str]) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
+    # a name outside the LAN domains (the bare host name, [server] tls_names) gets its own subtree
+    domains = {*LAN_DOMAINS, *(n for n in names if not _under(n, LAN_DOMAINS))}
+    constraints = x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(d) for d in sorted(domains)]
+        + [x509.IPAddress(ipaddress.ip_network(n)) for n in LAN_NETWORKS],
+        excluded_subtrees=None,
+    )
     now = dt.datetime.now(dt.UTC)
     name = x509.Name(
         [
@@ -257,6 +326,7 @@ def _make_ca(files: TlsFiles) -> None:
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(constraints, critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -279,6 +349,10 @@ def _make_ca(files: TlsFiles) -> None:
     )
     _write_key(files.ca_key, key)
     _write(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def _under(name: str, domains: Iterable[str]) -> bool:
+    return any(name == d or name.endswith("." + d) for d in domains)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

@@ -11,21 +11,14 @@ outcome. A crash between the POST and the record means one more delivery with th
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import email.utils
-import hashlib
-import hmac
 import json
 import logging
 import random
-import re
-import secrets
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -33,9 +26,18 @@ from yarl import URL
 
 from relayd import __version__
 from relayd.config import Config, WebhookConfig
-from relayd.store.db import Database
-from relayd.store.rows import iso
-from relayd.store.webhooks import AttemptResult, ConfigEndpoint, DueDelivery, WebhookStore
+from relayd.store.records import EventRow
+from relayd.store.webhook_rows import AttemptResult, ConfigEndpoint, DueDelivery
+from relayd.store.webhooks import WebhookStore
+from relayd.timefmt import iso
+from relayd.webhook_rules import (
+    TEST_EVENT,
+    check_events,
+    check_headers,
+    check_url,
+    generate_secret,
+    sign,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,106 +65,6 @@ RESPONSE_LOG_BYTES = 256  # of each answer's body kept in the delivery log
 LOG_KEEP = 30 * 86400.0  # finished deliveries and their attempts are kept this long
 PRUNE_INTERVAL = 6 * 3600.0
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
-HA_EVENT = "sms.incoming_sms"
-TEST_EVENT = "webhook.test"
-KINDS = ("standard", "homeassistant")
-EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
-HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
-RESERVED_HEADERS = frozenset(
-    {"content-type", "content-length", "host", "webhook-id", "webhook-timestamp",
-     "webhook-signature", "transfer-encoding", "connection"}
-)  # fmt: skip
-
-
-# --- signing ------------------------------------------------------------------------
-
-
-def generate_secret() -> str:
-    """A new Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key: the base64 after `whsec_`, read as the reference library reads it.
-
-    A config secret that is not base64 at all signs with its own UTF-8 bytes.
-    """
-    raw = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    return key or secret.encode()
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`."""
-    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
-    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def mask(value: str, keep: int = 4) -> str:
-    """A secret as the API shows it: its first characters only."""
-    prefix = SECRET_PREFIX if value.startswith(SECRET_PREFIX) else ""
-    rest = value[len(prefix) :]
-    return prefix + (rest[:keep] if len(rest) > 2 * keep else "") + "…"
-
-
-# --- endpoint checks (API and config) -----------------------------------------------
-
-
-def check_url(url: str, kind: str) -> str:
-    """An http(s) URL; a Home Assistant base URL gets the event path appended."""
-    parsed = URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError("give an absolute http:// or https:// URL")
-    if kind == "homeassistant" and "/api/events/" not in parsed.path:
-        return url.rstrip("/") + f"/api/events/{HA_EVENT}"
-    return url
-
-
-def check_events(events: Sequence[str], kind: str) -> tuple[str, ...]:
-    """Event types (`sms.received`), families (`sms.*`) or `*`; HA gets `sms.received`."""
-    if kind == "homeassistant":
-        if any(e not in ("sms.received", "sms.*", "*") for e in events):
-            raise ValueError("a homeassistant endpoint receives sms.received only")
-        return ("sms.received",)
-    if not events:
-        raise ValueError("list at least one event type, e.g. sms.received, or *")
-    for event in events:
-        if not EVENT_PATTERN.match(event):
-            raise ValueError(f"{event!r} is not an event type such as sms.received or sms.*")
-    return tuple(dict.fromkeys(events))
-
-
-def check_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Extra headers: valid names, single-line values, none that signing or HTTP owns."""
-    if len(headers) > 20:
-        raise ValueError("at most 20 extra headers")
-    for name, value in headers.items():
-        if not HEADER_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid header name")
-        if name.lower() in RESERVED_HEADERS:
-            raise ValueError(f"{name} is set by relayd itself")
-        if "\r" in value or "\n" in value or len(value) > 4096:
-            raise ValueError(f"the value of {name} must be one line of at most 4096 characters")
-    return dict(headers)
-
-
-def check_secret(secret: str) -> str:
-    """A Standard Webhooks secret: `whsec_` and base64 of 24 to 64 bytes."""
-    raw = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if not secret.startswith(SECRET_PREFIX) or not 24 <= len(key) <= 64:
-        raise ValueError("use whsec_ followed by base64 of 24 to 64 random bytes (or omit it)")
-    return secret
-
-
 # --- payloads -----------------------------------------------------------------------
 
 
@@ -182,9 +84,14 @@ def delivery_body(delivery: DueDelivery) -> bytes | None:
 
 
 def ha_body(phone: str, when: str, text: str) -> bytes:
-    """The event data of HA's former `sms` integration; `date` as it was: local, no zone."""
+    """The event data of HA's former `sms` integration; `date` as it was: local, no zone.
+
+    That integration named the text `message` (automations read `trigger.event.data.message`);
+    `text` is kept beside it for automations written against relayd's earlier shape.
+    """
     local = dt.datetime.fromisoformat(when).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return json.dumps({"phone": phone, "date": local, "text": text}, ensure_ascii=False).encode()
+    data = {"phone": phone, "date": local, "message": text, "text": text}
+    return json.dumps(data, ensure_ascii=False).encode()
 
 
 def probe_body(kind: str, endpoint_id: int) -> str:
@@ -245,9 +152,9 @@ def config_entries(webhooks: Sequence[WebhookConfig]) -> list[ConfigEndpoint]:
 class WebhookWorker:
     """Posts due deliveries; wakes on committed events and on the next retry's time."""
 
-    def __init__(self, config: Config, db: Database) -> None:
+    def __init__(self, config: Config, store: WebhookStore) -> None:
         self.config = config
-        self.store = WebhookStore(db)
+        self.store = store
         self.delivered = 0
         self.failed_attempts = 0
         self._orgs: set[str] = set()
@@ -283,9 +190,9 @@ class WebhookWorker:
             await self._session.close()
             self._session = None
 
-    def on_commit(self, events: list[dict[str, Any]]) -> None:
+    def on_commit(self, events: list[EventRow]) -> None:
         """Commit listener: wake when an org with endpoints got events (deliveries queued)."""
-        if any(event["org"] in self._orgs for event in events):
+        if any(event.org in self._orgs for event in events):
             self._wake.set()
 
     async def endpoints_changed(self, org: str | None = None) -> None:

@@ -39,7 +39,17 @@ mkdir "$work/src"
 cp -r pyproject.toml README.md relayd modem web "$work/src/"
 find "$work/src" -name __pycache__ -prune -exec rm -rf {} +
 "${pip[@]}" wheel --no-deps --wheel-dir "$work/wheels" "$work/src" 2>/dev/null
-"${pip[@]}" download "${target[@]}" --dest "$work/wheels" "${deps[@]}" 2>/dev/null
+# Pure-Python dependencies published only as source are built into wheels first.
+sdist_only=(openapi-ui-bundles)
+for dep in "${deps[@]}"; do
+    for name in "${sdist_only[@]}"; do
+        if [[ "$dep" == "$name"* ]]; then
+            "${pip[@]}" wheel --no-deps --wheel-dir "$work/wheels" "$dep" 2>/dev/null
+        fi
+    done
+done
+"${pip[@]}" download "${target[@]}" --find-links "$work/wheels" --dest "$work/wheels" \
+    "${deps[@]}" 2>/dev/null
 
 # Every wheel must be pure or built for ARCH: a wrong-arch .so would only fail on the Pi.
 for wheel in "$work"/wheels/*.whl; do

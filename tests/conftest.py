@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,34 @@ from relayd.app import create_app
 from relayd.bridges.base import SimBackend
 from relayd.config import Config
 from relayd.relay import Relay
+from tests.support.secret_log import LEDGER, MaskedFileHandler, admin_keys, relayd_logs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_secrets_in_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Acceptance: every log at INFO of the whole run holds none of the secrets it used."""
+    base = tmp_path_factory.getbasetemp()
+    # outside the base: pytest runs of other checkouts prune old bases while this one runs
+    suite_log = Path(tempfile.mkdtemp(prefix="relayd-suite-log-")) / "suite-info.log"
+    handler = MaskedFileHandler(suite_log)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+    for key in admin_keys(base):
+        LEDGER.add(key)
+    leaks = sorted(set(LEDGER.leaks(relayd_logs(base, suite_log))))
+    assert not leaks, (
+        f"secrets in the logs at INFO ({len(LEDGER.values)} secrets looked for; logs: "
+        f"{suite_log} and relayd.log under {base}):\n" + "\n".join(leaks[:50])
+    )
+    shutil.rmtree(suite_log.parent, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +114,7 @@ async def make_relay(
         backends: list[SimBackend] | None = None, cfg: Config | None = None
     ) -> RelayClient:
         app = create_app(cfg or config, backends)
+        app.on_response_prepare.append(LEDGER.on_response_prepare)  # what the suite sends
         client = await aiohttp_client(app)
         relay = app[RELAY]
         admin_key = relay.admin_key or relay.admin_key_path.read_text().strip()

@@ -17,7 +17,7 @@ from android_sms_gateway.enums import HealthStatus, ProcessState, WebhookEvent
 from android_sms_gateway.errors import APIError, UnauthorizedError
 
 from tests.conftest import RelayClient
-from tests.test_asg_e2e import connect, started_app, stop
+from tests.test_asg_e2e import connect, started_app, started_offline_app, stop
 
 PEER = "+15557654321"
 
@@ -65,9 +65,9 @@ async def test_async_client_sends_and_reads_the_state_with_the_apps_login(
 
 
 async def test_sync_client_with_a_relayd_key_webhooks_cancel_and_idempotent_ids(
-    relay: RelayClient, http: aiohttp.ClientSession
+    relay: RelayClient, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = await started_app(relay, http)  # registered, but no event stream: offline
+    app = await started_offline_app(relay, http, monkeypatch)  # registered, no stream: offline
     key = await relay.new_key(["admin"])
 
     def scenario() -> tuple[domain.MessageState, domain.MessageState, domain.Webhook]:

@@ -67,7 +67,7 @@ async def test_email_channel_is_delivered_by_smtp_with_the_states_of_an_sms(
         assert message["sim"] == "email"
         assert [h["status"] for h in message["history"]] == ["queued", "sending", "sent"]
         while not sub.queue.empty():
-            events.append(sub.queue.get_nowait()["type"])
+            events.append(sub.queue.get_nowait().type)
         relay.relay.bus.unsubscribe(sub)
         assert events == ["sms.queued", "sms.sending", "sms.sent"]
 

@@ -17,6 +17,7 @@ import pytest
 
 from relayd.bridges.base import (
     BackendEvents,
+    Capability,
     OutboundSms,
     SendFailed,
     SendReceipt,
@@ -33,8 +34,14 @@ NUMBER = "+15551230001"
 class ScriptedSim:
     """A SIM whose send outcome is scripted per call; records what it was asked to send."""
 
+    max_in_flight = 1
+    redelivers_by_id = False
+
     def __init__(self, name: str, *, org: str = "default", online: bool = True,
-                 number: str | None = None, slot: int | None = None) -> None:
+                 number: str | None = None, slot: int | None = None, priority: int = 0,
+                 rate_per_minute: float = 0.0) -> None:
+        self.priority = priority
+        self.rate_per_minute = rate_per_minute
         self._info = SimInfo(id=f"modem:{name}", kind="modem", name=name, org=org,
                              online=online, number=number, slot=slot, state="ready")
         self.sent: list[OutboundSms] = []
@@ -47,7 +54,7 @@ class ScriptedSim:
         return self._info
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> frozenset[Capability]:
         return frozenset({"sms"})
 
     async def start(self, events: BackendEvents) -> None:
@@ -92,7 +99,7 @@ async def send(relay: RelayClient, **body: Any) -> int:
 
 
 def router(**routing: Any) -> Router:
-    return Router(RoutingConfig(**routing), lambda s: int(s.info.name.endswith("hi")))
+    return Router(RoutingConfig(**routing))
 
 
 def pick(r: Router, sims: list[ScriptedSim], peer: str = NUMBER, **kw: Any) -> str | None:
@@ -108,7 +115,7 @@ def test_round_robin_alternates_between_ready_sims() -> None:
 
 
 def test_priority_policy_prefers_the_higher_priority_sim() -> None:
-    r, sims = router(policy="priority"), [ScriptedSim("lo"), ScriptedSim("hi")]
+    r, sims = router(policy="priority"), [ScriptedSim("lo"), ScriptedSim("hi", priority=1)]
     assert {pick(r, sims) for _ in range(3)} == {"hi"}
 
 
@@ -244,10 +251,10 @@ async def test_restart_fails_in_flight_sends_as_interrupted(tmp_path: Path) -> N
     key, _ = await relay.store.keys.create_key("default", "t", ["send"])
     from relayd.sending import SendOrder
 
-    accepted = await relay.sending.accept(key, SendOrder(to=[NUMBER], text="torn"))
-    message_id = accepted.results[0].message["id"]
+    accepted = await relay.sending.submit(key, SendOrder(to=[NUMBER], text="torn"))
+    message_id = accepted.results[0].message.id
     async with asyncio.timeout(5):
-        while (await relay.store.messages.get_message("default", message_id) or {})["status"] != "sending":
+        while getattr(await relay.store.messages.get_message("default", message_id), "status", None) != "sending":
             await asyncio.sleep(0.01)
     # Simulate the crash: the process dies with the send in flight; the store keeps `sending`.
     await relay.outbox.drain(0)
@@ -259,26 +266,25 @@ async def test_restart_fails_in_flight_sends_as_interrupted(tmp_path: Path) -> N
     await restarted.start([second])
     message = await restarted.store.messages.get_message("default", message_id)
     await restarted.stop()
-    assert message is not None and message["status"] == "failed" and message["error"] == "interrupted"
+    assert message is not None and message.status == "failed" and message.error == "interrupted"
     assert second.sent == []
 
 
 async def test_per_sim_rate_limit_spaces_sends(make_relay: RelayFactory) -> None:
-    sim = ScriptedSim("a")
-    sim.rate_per_minute = 600  # type: ignore[attr-defined]  # one send per 0.1 s
+    sim = ScriptedSim("a", rate_per_minute=600)  # one send per 0.1 s
     relay = await make_relay([sim])
     ids = [await send(relay, text=f"r{i}") for i in range(3)]
     for message_id in ids:
         await wait_status(relay, message_id, "sent")
     rows = [await relay.relay.store.messages.get_message("default", i) for i in ids]
-    sent_at = [r["history"][1]["at"] for r in rows if r]
+    sent_at = [r.history[1].at for r in rows if r and r.history]
     assert len(sent_at) == 3 and sent_at == sorted(sent_at)
 
 
 @pytest.mark.parametrize("policy", ["round_robin", "priority", "least_busy"])
 async def test_every_policy_delivers_all_messages(make_relay: RelayFactory, config: Config, policy: str) -> None:
     config.routing.policy = policy  # type: ignore[assignment]
-    a, b = ScriptedSim("a"), ScriptedSim("b-hi")
+    a, b = ScriptedSim("a"), ScriptedSim("b-hi", priority=1)
     relay = await make_relay([a, b], cfg=config)
     ids = [await send(relay, text=f"p{i}") for i in range(4)]
     for message_id in ids:

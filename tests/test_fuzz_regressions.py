@@ -109,12 +109,12 @@ async def test_ttl_longer_than_a_year_is_422_naming_the_field(relay: RelayClient
         assert status == 422 and _error(body)["field"] == "ttl", ttl
 
 
-async def test_multipart_form_without_a_boundary_is_400_on_notify(relay: RelayClient) -> None:
+async def test_multipart_form_without_a_boundary_is_422_on_notify(relay: RelayClient) -> None:
     status, body = await relay.call(
         "POST", "/api/v1/notify", data=b"message=hi&target=+15551230001",
         headers={"Content-Type": "multipart/form-data"},
     )
-    assert status == 400
+    assert status == 422
     error = _error(body)
     assert error["code"] == "invalid_body" and "boundary" in str(error["message"])
 
@@ -122,10 +122,10 @@ async def test_multipart_form_without_a_boundary_is_400_on_notify(relay: RelayCl
 @pytest.mark.parametrize(
     ("content_type", "raw", "expected"),
     [
-        ("multipart/form-data; boundary=zz", b"--zz\r\nnot a part", 400),
-        ("multipart/form-data; boundary=zz", b"--zz\r\n\r\nno name\r\n--zz--\r\n", 400),
+        ("multipart/form-data; boundary=zz", b"--zz\r\nnot a part", 422),
+        ("multipart/form-data; boundary=zz", b"--zz\r\n\r\nno name\r\n--zz--\r\n", 422),
         ("application/x-www-form-urlencoded; charset=no-such-charset", b"message=hi", 415),
-        ("application/x-www-form-urlencoded", b"message=\xff\xfe&target=+15551230001", 400),
+        ("application/x-www-form-urlencoded", b"message=\xff\xfe&target=+15551230001", 422),
     ],
 )
 async def test_malformed_forms_are_a_json_4xx_on_notify(

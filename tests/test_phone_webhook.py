@@ -57,8 +57,8 @@ async def test_inbound_by_websocket_and_webhook_is_stored_once_each_and_seen_eve
         "2023-11-14T22:13:20"
     )
 
-    events = await relay.relay.store.messages.events_since("default", 0)
-    texts = [e["data"]["text"] for e in events if e["type"] == "sms.received"]
+    events = await relay.relay.store.events.since("default", 0)
+    texts = [e.data["text"] for e in events if e.type == "sms.received"]
     assert texts == ["over the socket", "over http"]
 
     async with relay.http.get(

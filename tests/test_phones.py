@@ -391,8 +391,8 @@ async def test_a_silent_phone_goes_offline_with_a_sim_offline_event(
         await until(lambda: relay.relay.sims.online_count == 0, timeout=3)  # no pongs: offline
     async with asyncio.timeout(5):  # sim.* events are written by background tasks
         while True:
-            events = await relay.relay.store.messages.events_since("default", 0)
-            kinds = [e["type"] for e in events if e["type"] in ("sim.online", "sim.offline")]
+            events = await relay.relay.store.events.since("default", 0)
+            kinds = [e.type for e in events if e.type in ("sim.online", "sim.offline")]
             if "sim.offline" in kinds:
                 break
             await asyncio.sleep(0.02)
@@ -496,8 +496,8 @@ async def test_notify_extension_reaches_only_the_orgs_phones(relay: RelayClient)
     await theirs.start()
     try:
         await until(lambda: relay.relay.sims.online_count == 2)
-        hub = relay.http.app[phone_ws.PHONE_HUB]
-        assert await hub.notify("default", "Door", "front door opened") == 1
+        hub = relay.relay.phone_hub
+        assert (await hub.notify("default", "Door", "front door opened")).shown == 1
         await until(lambda: any(f["type"] == "notify" for f in mine.frames))
         assert {"type": "notify", "title": "Door", "text": "front door opened"} in mine.frames
         assert not any(f["type"] == "notify" for f in theirs.frames)

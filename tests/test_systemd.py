@@ -126,7 +126,7 @@ def _fake_relay(*, answers: bool = True) -> SimpleNamespace:
     return SimpleNamespace(
         sims=SimpleNamespace(online_count=2),
         outbox=outbox,
-        store=SimpleNamespace(db=SimpleNamespace(writer_alive=True)),
+        store=SimpleNamespace(writer_alive=True),
     )
 
 
@@ -162,7 +162,7 @@ async def test_notifier_stops_pinging_when_the_writer_dies(listener: NotifyListe
     service = ServiceNotifier(relay, {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": "100000"})  # type: ignore[arg-type]
     service.ready()
     await asyncio.sleep(0.2)
-    relay.store.db.writer_alive = False
+    relay.store.writer_alive = False
     await asyncio.sleep(0.05)
     listener.collect(0.01)
     await asyncio.sleep(0.3)
@@ -230,6 +230,8 @@ def test_relayd_run_talks_to_systemd(tmp_path: Path, listener: NotifyListener) -
 
         # STATUS follows the queue: a message scheduled for later waits in it.
         key = (tmp_path / "state" / "admin.key").read_text().strip()
+        journal = (tmp_path / "relayd.log").read_text()  # what journald gets: the path, not the key
+        assert str(tmp_path / "state" / "admin.key") in journal and key not in journal
         later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         body = {"to": "+15555550123", "text": "later", "send_at": later}
         assert _post(f"http://127.0.0.1:{port}/api/v1/messages", key, body) == 202
@@ -448,3 +450,10 @@ async def test_modem_probe_cli_on_the_simulator(tmp_path: Path) -> None:
         assert proc.returncode == 0
         assert "90-relayd-modem.rules" in out.decode()
         check_udev_rules(out.decode())
+
+
+def test_systemd_is_recognised_by_invocation_id_or_notify_socket() -> None:
+    from relayd.relay import under_systemd
+
+    assert under_systemd({"INVOCATION_ID": "0f1e"}) and under_systemd({"NOTIFY_SOCKET": "/run/x"})
+    assert not under_systemd({"HOME": "/root"})

@@ -167,3 +167,70 @@ def test_relayd_run_serves_https_and_plain_http_for_loopback(tmp_path: Path) -> 
         assert "https://" in daemon.log_tail() and "/ca.pem" in daemon.log_tail()
     finally:
         daemon.stop()
+
+
+async def test_the_ca_vouches_only_for_lan_names_and_addresses(
+    https_relay: tuple[int, tls.TlsFiles], tmp_path: Path
+) -> None:
+    port, files = https_relay
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    permitted = {str(getattr(s, "value", s)) for s in constraints.value.permitted_subtrees or []}
+    assert {"local", "home.arpa", HOST, "192.168.0.0/16", "10.0.0.0/8"} <= permitted
+    assert ca.not_valid_after_utc - ca.not_valid_before_utc <= tls.dt.timedelta(days=3 * 365 + 1)
+    # a leaf for a public name made with the CA's own key (as a thief of ca.key would):
+    # a client that installed the CA refuses it
+    rogue = tls.TlsFiles(tmp_path / "rogue")
+    rogue.directory.mkdir()
+    rogue.ca_cert.write_bytes(files.ca_cert.read_bytes())
+    rogue.ca_key.write_bytes(files.ca_key.read_bytes())
+    tls.issue_server_certificate(rogue, ["bank.example.com"], ["8.8.8.8"])
+    runner = web.AppRunner(create_app_for_rogue())
+    await runner.setup()
+    rogue_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", rogue_port, ssl_context=tls.server_context(rogue)).start()
+    trust = ssl.create_default_context(cadata=files.ca_cert.read_text())
+    try:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await fetch(f"https://bank.example.com:{rogue_port}/", trust)
+    finally:
+        await runner.cleanup()
+    status, _ = await fetch(f"https://{HOST}.local:{port}/health", trust)  # the real one still works
+    assert status == 200
+
+
+def create_app_for_rogue() -> web.Application:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="pay here")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    return app
+
+
+def test_a_public_name_added_later_is_left_out_of_the_certificate_with_a_warning(
+    tls_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = tls.ensure_certificates(tls_config)
+    tls_config.server.tls_names = ["sms.home.arpa", "relay.example.com"]
+    tls.ensure_certificates(tls_config)
+    names, _ = tls.certificate_names(x509.load_pem_x509_certificate(files.cert.read_bytes()))
+    assert "sms.home.arpa" in names and "relay.example.com" not in names
+    assert "relay.example.com" in caplog.text and "--new-ca" in caplog.text
+    tls.ensure_certificates(tls_config, new_ca=True)  # what the warning says to do
+    names, _ = tls.certificate_names(x509.load_pem_x509_certificate(files.cert.read_bytes()))
+    assert "relay.example.com" in names
+
+
+def test_a_ca_near_its_end_is_replaced(
+    tls_config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = tls.ensure_certificates(tls_config)
+    before = files.ca_cert.read_bytes()
+    monkeypatch.setattr(tls, "CA_RENEW_BEFORE", tls.dt.timedelta(days=10_000))
+    tls.ensure_certificates(tls_config)
+    assert files.ca_cert.read_bytes() != before
+    assert "install the new one" in caplog.text
+    cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
+    assert cert.issuer == x509.load_pem_x509_certificate(files.ca_cert.read_bytes()).subject

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -20,10 +19,12 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
+import relayd.webhook_rules as webhook_rules
 import relayd.webhooks as webhooks
 from relayd.api.context import API
 from relayd.config import Config, WebhookConfig
 from relayd.store.db import Tx
+from relayd.store.records import MessageRow
 from relayd.store.rows import emit
 from tests.conftest import RelayClient, RelayFactory
 
@@ -105,7 +106,7 @@ async def add_hook(relay: RelayClient, url: str, key: str | None = None, **field
     return body["webhook"]["id"], body["secret"]
 
 
-async def inbound(relay: RelayClient, text: str, org: str = "default") -> dict[str, Any]:
+async def inbound(relay: RelayClient, text: str, org: str = "default") -> MessageRow:
     """An SMS arriving on a SIM: the same store call every bridge makes."""
     message = await relay.relay.store.inbound.store(
         org, "modem:test", PEER, text, encoding="gsm7", received_at=time.time(), external_id=None
@@ -148,7 +149,7 @@ async def test_inbound_sms_is_posted_signed_per_standard_webhooks(
     payload = hit.json
     assert set(payload) == {"type", "timestamp", "data"}
     assert payload["type"] == "sms.received" and payload["timestamp"].endswith("Z")
-    assert payload["data"]["id"] == message["id"] and payload["data"]["text"] == "hello relay"
+    assert payload["data"]["id"] == message.id and payload["data"]["text"] == "hello relay"
     await wait_for(lambda: relay.relay.webhooks.delivered == 1)
     [delivery] = await deliveries(relay, hook_id)
     assert delivery["status"] == "delivered" and delivery["msg_id"] == hit.headers["webhook-id"]
@@ -434,7 +435,8 @@ async def test_homeassistant_kind_fires_sms_incoming_sms(
     assert hit.headers["Authorization"] == "Bearer ha-long-lived-token"
     assert hit.json == {
         "phone": PEER,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dt.datetime.fromisoformat(message["received_at"]).timestamp())),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.received_at)),
+        "message": "Grüße from the garden gate",  # the old integration's name for the text
         "text": "Grüße from the garden gate",
     }
 
@@ -593,13 +595,13 @@ async def test_metrics_count_deliveries(relay: RelayClient, receiver: Receiver) 
 
 
 def test_signature_matches_the_reference_implementation() -> None:
-    secret = webhooks.generate_secret()
+    secret = webhook_rules.generate_secret()
     body = b'{"type":"sms.received","timestamp":"2026-01-01T00:00:00.000Z","data":{}}'
     ts = int(time.time())
-    signature = webhooks.sign(secret, "msg_abc", ts, body)
+    signature = webhook_rules.sign(secret, "msg_abc", ts, body)
     headers = {"webhook-id": "msg_abc", "webhook-timestamp": str(ts), "webhook-signature": signature}
     assert Webhook(secret).verify(body, headers)["type"] == "sms.received"
     # A free-form config secret signs with its own bytes.
-    assert webhooks.signing_key("not base64!") == b"not base64!"
+    assert webhook_rules.signing_key("not base64!") == b"not base64!"
 
 

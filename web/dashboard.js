@@ -15,9 +15,10 @@ export function mount(root, ctx) {
   const chart = h("div", { class: "card chart-card" });
   const simGrid = h("div", { class: "sim-grid" });
   const status = h("div", { class: "load-status" }, h("p", { class: "muted" }, "Loading…"));
+  const sub = h("p", { class: "muted", id: "dash-sub" });
   fill(
     root,
-    h("div", { class: "page-head" }, h("h1", null, "Dashboard"), h("p", { class: "muted", id: "dash-sub" })),
+    h("div", { class: "page-head" }, h("h1", null, "Dashboard"), sub),
     status,
     stats,
     h(
@@ -29,11 +30,12 @@ export function mount(root, ctx) {
   );
   const controller = new AbortController();
   let loaded = false;
+  let gone = false; // unmounted: a late answer or timer must not render into another page
 
   const cutoff = () => Math.min(startOfToday().getTime(), hourStart(Date.now()) - (HOURS - 1) * 3600e3);
 
   function render() {
-    if (!loaded) return;
+    if (!loaded || gone) return;
     const today = startOfToday().getTime();
     const perSim = new Map();
     const totals = { sent: 0, received: 0, failed: 0, delivered: 0 };
@@ -61,7 +63,7 @@ export function mount(root, ctx) {
     }
     const online = ctx.sims.filter((sim) => sim.online).length;
     fill(
-      document.getElementById("dash-sub"),
+      sub,
       ctx.sims.length ? `${online} of ${plural(ctx.sims.length, "SIM")} online` : "No SIMs yet",
     );
     fill(
@@ -154,7 +156,9 @@ export function mount(root, ctx) {
   })();
 
   return () => {
+    gone = true;
     off();
+    refreshSims.cancel();
     controller.abort();
     clearInterval(timer);
   };

@@ -52,13 +52,16 @@ export function fill(node, ...children) {
 /** The first element matching `selector` under `root`. */
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-/** Call `fn` once `ms` have passed without another call. */
+/** Call `fn` once `ms` have passed without another call; `.cancel()` drops a pending call
+ * (a page that unmounts cancels, or the call would reach elements that are gone). */
 export function debounce(fn, ms) {
   let timer;
-  return (...args) => {
+  const call = (...args) => {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+  call.cancel = () => clearTimeout(timer);
+  return call;
 }
 
 let toastTimer;

@@ -61,7 +61,7 @@ export function mount(root, ctx) {
       h(
         "header",
         { class: "sim-head" },
-        h("div", null, h("h3", { class: "sim-name" }, phone.name), h("span", { class: "sim-kind" }, phone.token_prefix ? `token ${phone.token_prefix}…` : "org secret")),
+        h("div", null, h("h3", { class: "sim-name" }, phone.name), h("span", { class: "sim-kind" }, phone.kind === "android-sms-gateway" ? "SMS Gateway app" : phone.token_prefix ? `token ${phone.token_prefix}…` : "org secret")),
         h("span", { class: ["state", phone.online ? "on" : "off"] }, h("span", { class: "dot", "aria-hidden": "true" }), phone.online ? "Online" : "Offline"),
       ),
       h("p", { class: "muted small", title: fullTime(seen) }, seen ? `${phone.online ? "Connected" : "Last seen"} ${ago(seen)}` : "Never connected"),
@@ -70,7 +70,7 @@ export function mount(root, ctx) {
             "ul",
             { class: "slots" },
             phone.sims.map((sim) =>
-              h("li", null, h("span", { class: "chip" }, `slot ${sim.slot}`), h("span", { class: "mono" }, sim.number || "number unknown"), sim.carrier ? h("span", { class: "muted" }, sim.carrier) : null),
+              h("li", null, h("span", { class: "chip" }, sim.slot === null ? "default SIM" : `slot ${sim.slot}`), h("span", { class: "mono" }, sim.number || "number unknown"), sim.carrier ? h("span", { class: "muted" }, sim.carrier) : null),
             ),
           )
         : null,
@@ -139,6 +139,7 @@ export function mount(root, ctx) {
   load();
   return () => {
     off();
+    reload.cancel();
     fill(revealed);
   };
 }

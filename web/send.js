@@ -265,7 +265,10 @@ export function mount(root, ctx) {
 
   updateCounter();
   to.focus();
-  return () => off();
+  return () => {
+    off();
+    dryRun.cancel();
+  };
 }
 
 function firstNonGsm(value) {

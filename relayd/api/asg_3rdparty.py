@@ -8,6 +8,7 @@ recipient under the idempotency key `asg:<id>`, and answers with the app's aggre
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -17,13 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd import __version__
 from relayd.api.asg_auth import hub_of, third_party_key
 from relayd.api.asg_mobile import device_json, no_content
+from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json, row_id, validate
+from relayd.api.framework import Api, json_response, row_id, validate
 from relayd.api.models import MAX_TTL
 from relayd.api.schemas import E164
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
-from relayd.exceptions import ApiError
+from relayd.dispatch.sims import SimRegistry
+from relayd.exceptions import ApiError, Conflict, IdempotencyConflict
 from relayd.sending import SendOrder
+from relayd.store.asg import AsgWebhookRow
+from relayd.store.records import MessageRow
 
 PREFIX = "/api/3rdparty/v1"
 TAGS = ("android-sms-gateway",)
@@ -153,7 +158,7 @@ async def post_message(request: web.Request) -> web.Response:
     """POST /messages: 202 with the message's state and a Location to poll it."""
     key = await third_party_key(request, "send")
     relay = relay_of(request)
-    body = validate(ThirdPartyMessage, await read_json(request))
+    body = validate(ThirdPartyMessage, (await read_body(request)).require())
     if body.dataMessage is not None or body.mmsMessage is not None:
         raise ApiError(
             422, "unsupported_content", "dataMessage/mmsMessage: relayd sends text SMS only"
@@ -184,25 +189,20 @@ async def post_message(request: web.Request) -> web.Response:
         field_to="phoneNumbers",
         field_text="textMessage",
     )
-    relay.auth.take(key, len(order.to))
     try:
-        await relay.sending.accept(key, order)
-    except ApiError as exc:
-        if exc.code == "idempotency_conflict":
-            raise ApiError(
-                409, "conflict", "id: a message with this id already exists", "id"
-            ) from None
-        raise
+        await relay.sending.submit(key, order)
+    except IdempotencyConflict:
+        raise ApiError(409, "conflict", "id: a message with this id already exists", "id") from None
     rows = await hub_of(request).store.messages_of_request(key.org, KEY_PREFIX + message_id)
     location = f"{PREFIX}/messages/{message_id}"
-    return json_response(message_state(message_id, rows), 202, {"Location": location})
+    return json_response(message_state(message_id, rows, relay.sims), 202, {"Location": location})
 
 
 async def get_message(request: web.Request) -> web.Response:
     """GET /messages/{id} (also a relayd message id)."""
     key = await third_party_key(request, "read")
     message_id, rows = await _rows(request, key.org)
-    return json_response(message_state(message_id, rows))
+    return json_response(message_state(message_id, rows, relay_of(request).sims))
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -212,16 +212,13 @@ async def delete_message(request: web.Request) -> web.Response:
     message_id, rows = await _rows(request, key.org)
     cancelled = 0
     for row in rows:
-        done = await relay.store.messages.transition(
-            row["id"], "cancelled", error="cancelled by API", only_from=("queued",)
-        )
-        if done is not None:
-            relay.outbox.forget(row["id"])
+        with contextlib.suppress(Conflict):  # this recipient is already past `queued`
+            await relay.sending.cancel(key, row.id)
             cancelled += 1
     if not cancelled:
-        raise ApiError(409, "not_cancellable", "the message was already handed to a SIM")
+        raise Conflict("the message was already handed to a SIM", code="not_cancellable")
     _, rows = await _rows(request, key.org)
-    return json_response(message_state(message_id, rows))
+    return json_response(message_state(message_id, rows, relay.sims))
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -248,7 +245,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def post_webhook(request: web.Request) -> web.Response:
     """POST /webhooks: the org's phones get it on their next GET /webhooks (told by SSE)."""
     key = await third_party_key(request, "admin")
-    body = validate(ThirdPartyWebhook, await read_json(request))
+    body = validate(ThirdPartyWebhook, (await read_body(request)).require())
     if body.event not in WEBHOOK_EVENTS:
         raise ApiError(422, "invalid_field", f"event: one of {', '.join(WEBHOOK_EVENTS)}", "event")
     if not body.url.lower().startswith(("https://", "http://127.0.0.1")):
@@ -259,7 +256,7 @@ async def post_webhook(request: web.Request) -> web.Response:
     if body.deviceId is not None and body.deviceId not in {d.id for d in hub.of_org(key.org)}:
         raise ApiError(422, "invalid_field", "deviceId: no such device", "deviceId")
     hook_id = body.id or nanoid()
-    hook = {"id": hook_id, "device": body.deviceId, "url": body.url, "event": body.event}
+    hook = AsgWebhookRow(hook_id, body.deviceId, body.url, body.event)
     await hub.store.put_webhook(key.org, hook_id, body.deviceId, body.url, body.event)
     hub.notify_org(key.org, "WebhooksUpdated")
     return json_response(_webhook_json(hook), 201)
@@ -296,20 +293,20 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def message_state(message_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def message_state(message_id: str, rows: list[MessageRow], sims: SimRegistry) -> dict[str, Any]:
     """The app's `MessageState` of a request's messages (one per recipient)."""
     recipients = []
     reached: dict[str, float] = {}
     for row in rows:
-        state = STATE_OF.get(row["status"], "Pending")
-        recipient: dict[str, Any] = {"phoneNumber": row["peer"], "state": state}
-        if state == "Failed" and row["error"]:
-            recipient["error"] = row["error"]
+        state = STATE_OF.get(row.status, "Pending")
+        recipient: dict[str, Any] = {"phoneNumber": row.peer, "state": state}
+        if state == "Failed" and row.error:
+            recipient["error"] = row.error
         recipients.append(recipient)
-        for status, at in row["history"]:
-            name = STATE_OF.get(status)
-            if name is not None and (name not in reached or at < reached[name]):
-                reached[name] = at
+        for change in row.history or ():
+            name = STATE_OF.get(change.status)
+            if name is not None and (name not in reached or change.at < reached[name]):
+                reached[name] = change.at
     answer: dict[str, Any] = {
         "id": message_id,
         "state": _overall([r["state"] for r in recipients]),
@@ -318,11 +315,11 @@ def message_state(message_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]
         "recipients": recipients,
         "states": {name: asg_time(at) for name, at in sorted(reached.items(), key=lambda i: i[1])},
     }
-    device = _device_of_sim(rows[0]["sim"]) if rows else None
+    device = _device_of_sim(sims, rows[0].sim) if rows else None
     if device:
         answer["deviceId"] = device
     if rows:
-        answer["createdAt"] = asg_time(rows[0]["created_at"])
+        answer["createdAt"] = asg_time(rows[0].created_at)
     return answer
 
 
@@ -340,13 +337,16 @@ def _overall(states: list[str]) -> str:
     return min(done, key=PROGRESS.index) if done else "Cancelled"
 
 
-def _device_of_sim(sim: str | None) -> str | None:
-    if not sim:
+def _device_of_sim(sims: SimRegistry, sim: str | None) -> str | None:
+    """The device a SIM declares it belongs to (a phone's SIMs); a modem SIM is its own device.
+
+    None when the message has no SIM yet, or its SIM is no longer known to the relay.
+    """
+    backend = sims.get(sim) if sim else None
+    if backend is None:
         return None
-    kind, _, rest = sim.partition(":")
-    if kind in ("asg", "phone") and ":" in rest:
-        return rest.rsplit(":", 1)[0]
-    return sim
+    device = backend.info.extra.get("device")
+    return backend.info.id if device is None else str(device)
 
 
 def _sim_request(
@@ -367,7 +367,7 @@ def _sim_request(
     return asg_sim_id(device.id, live[0] if live else min(device.slots))
 
 
-async def _rows(request: web.Request, org: str) -> tuple[str, list[dict[str, Any]]]:
+async def _rows(request: web.Request, org: str) -> tuple[str, list[MessageRow]]:
     message_id = request.match_info["id"]
     store = hub_of(request).store
     rows = await store.messages_of_request(org, KEY_PREFIX + message_id)
@@ -378,13 +378,8 @@ async def _rows(request: web.Request, org: str) -> tuple[str, list[dict[str, Any
     return message_id, rows
 
 
-def _webhook_json(hook: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": hook["id"],
-        "deviceId": hook["device"],
-        "url": hook["url"],
-        "event": hook["event"],
-    }
+def _webhook_json(hook: AsgWebhookRow) -> dict[str, Any]:
+    return {"id": hook.id, "deviceId": hook.device, "url": hook.url, "event": hook.event}
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

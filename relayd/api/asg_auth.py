@@ -18,24 +18,22 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import hmac
-import secrets
 import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from relayd.api.context import relay_of
-from relayd.api.org_auth import secret_key
-from relayd.auth import credentials_from, require_scope
+from relayd.api.credentials import credentials_from
+from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off, secret_key
+from relayd.auth import require_scope
 from relayd.bridges.asg import AsgDevice, nanoid
 from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
+from relayd.passwords import hash_password, verify_nothing, verify_password
 from relayd.store import ApiKey
 from relayd.store.asg import AsgAccount
 
-ASG_HUB = web.AppKey("asg_hub", AsgHub)
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PASSWORD_MIN = 14  # the app's own rule for a new password
 BASIC_CACHE_SECONDS = 60.0
 BASIC_CACHE_MAX = 1000
@@ -58,28 +56,7 @@ def unauthorized(message: str, scheme: str = "Bearer") -> ApiError:
 
 def hub_of(request: web.Request) -> AsgHub:
     """The app phones of the relay."""
-    return request.app[ASG_HUB]
-
-
-def hash_password(password: str) -> str:
-    """scrypt with a random salt: passwords may be chosen by people (PATCH /user/password)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Constant-time check of a password against `hash_password`'s output."""
-    try:
-        scheme, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        computed = hashlib.scrypt(
-            password.encode(), salt=bytes.fromhex(salt), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(computed.hex(), digest)
+    return relay_of(request).app_hub
 
 
 def new_credentials() -> tuple[str, str]:
@@ -110,11 +87,14 @@ async def account_of(request: web.Request) -> AsgAccount | None:
     hit = cache.get(cache_key)
     if hit is not None and time.monotonic() - hit[0] < BASIC_CACHE_SECONDS:
         return hit[1]
+    refuse_while_backing_off(request)  # before the scrypt run a guess costs
     account = await hub_of(request).store.account(login)
-    ok = account is not None and await asyncio.to_thread(
-        verify_password, password, account.password_hash
-    )
+    if account is None:
+        ok = await asyncio.to_thread(verify_nothing, password)  # no faster for unknown logins
+    else:
+        ok = await asyncio.to_thread(verify_password, password, account.password_hash)
     if account is None or not ok:
+        note_failed_auth(request)
         raise unauthorized("wrong login or password", "Basic")
     if len(cache) > BASIC_CACHE_MAX:
         cache.clear()

@@ -20,21 +20,20 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from relayd.api.asg_auth import (
-    ASG_HUB,
     PASSWORD_MIN,
     device_of,
     forget_account,
-    hash_password,
     hub_of,
     registration_of,
     unauthorized,
-    verify_password,
 )
-from relayd.api.context import RELAY, attach_hub
+from relayd.api.context import relay_of
+from relayd.api.events import stream_slot
 from relayd.api.framework import Api, json_response, parse_json, read_json, row_id, validate
+from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
-from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
+from relayd.passwords import hash_password, verify_password
 
 _LOGGER = logging.getLogger(__name__)
 PREFIX = "/api/mobile/v1"
@@ -175,16 +174,6 @@ def register(api: Api) -> None:
     )(patch_password)
 
 
-def setup(app: web.Application) -> None:
-    """Create the hub; start it after the relay, end its streams first on shutdown."""
-    hub = app[ASG_HUB] = AsgHub(app[RELAY])
-
-    async def close_streams() -> None:
-        hub.close_streams()
-
-    attach_hub(app, hub, close_streams)
-
-
 def base_url(request: web.Request) -> str:
     """This relay's URL as the phone reached it (https behind TLS)."""
     return f"{request.scheme}://{request.host}"
@@ -250,12 +239,12 @@ async def patch_device(request: web.Request) -> web.Response:
 
 
 async def get_messages(request: web.Request) -> web.Response:
-    """GET /message: up to 100 sends waiting for the phone."""
+    """GET /message: a sign of life; up to 100 sends waiting for the phone."""
     device = device_of(request)
     order = request.query.get("order", "lifo").lower()
     if order not in ("lifo", "fifo"):
         raise ApiError(422, "invalid_field", "order: lifo or fifo", "order")
-    return json_response([e.mobile_json() for e in device.to_fetch(order)])
+    return json_response([e.mobile_json() for e in await hub_of(request).pull(device, order)])
 
 
 async def patch_messages(request: web.Request) -> web.Response:
@@ -297,10 +286,12 @@ async def patch_password(request: web.Request) -> web.Response:
     device = device_of(request)
     body = validate(PasswordChange, await read_json(request))
     store = hub_of(request).store
+    refuse_while_backing_off(request)
     account = await store.account(device.login)
     if account is None or not await asyncio.to_thread(
         verify_password, body.currentPassword, account.password_hash
     ):
+        note_failed_auth(request)
         raise unauthorized("the current password is wrong", "Basic")
     await store.set_password(
         account.login, await asyncio.to_thread(hash_password, body.newPassword)
@@ -332,6 +323,11 @@ async def post_phone_webhook(request: web.Request) -> web.Response:
 async def device_events(request: web.Request) -> web.StreamResponse:
     """GET /events: the device's stream; it is online while one is open."""
     device = device_of(request)
+    with stream_slot(relay_of(request).limits.streams, ("asg-device", device.id)):
+        return await _device_stream(request, device)
+
+
+async def _device_stream(request: web.Request, device: AsgDevice) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from collections.abc import Hashable, Iterator
 
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
+from relayd.api.credentials import credentials_from
 from relayd.api.framework import Api, row_id
+from relayd.api.presenters import iso
 from relayd.events import CLOSE
-from relayd.store.rows import iso
+from relayd.exceptions import ApiError
+from relayd.limits import StreamCounter, TooManyStreams
+from relayd.store import EventRow
 
 KEEPALIVE_SECONDS = 15.0
 BACKLOG_PAGE = 1000
@@ -27,24 +31,41 @@ def register(api: Api) -> None:
         tags=("events",),
         scope="read",
         content_type="text/event-stream",
+        extra_responses={429: "This key has [limits] streams_per_key streams open already"},
     )(event_stream)
 
 
-def _frame(event: dict[str, Any]) -> bytes:
-    payload = {
-        "id": event["id"],
-        "type": event["type"],
-        "timestamp": iso(event["at"]),
-        "data": event["data"],
-    }
+@contextlib.contextmanager
+def stream_slot(streams: StreamCounter, holder: Hashable) -> Iterator[None]:
+    """Hold one of `holder`'s streams, or answer 429 naming the limit."""
+    try:
+        with streams.hold(holder):
+            yield
+    except TooManyStreams as exc:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"{exc.limit} event streams are open with this credential already "
+            "([limits] streams_per_key): close one first",
+        ) from None
+
+
+def _frame(event: EventRow) -> bytes:
+    payload = {"id": event.id, "type": event.type, "timestamp": iso(event.at), "data": event.data}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event['id']}\nevent: {event['type']}\ndata: {body}\n\n".encode()
+    return f"id: {event.id}\nevent: {event.type}\ndata: {body}\n\n".encode()
 
 
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events; with Last-Event-ID first replay exactly the stored ones after it."""
     relay = relay_of(request)
-    org = key_of(request).org
+    key = key_of(request)
+    with stream_slot(relay.limits.streams, ("key", key.org, key.id)):
+        return await _stream(request, key.org, credentials_from(request) or "")
+
+
+async def _stream(request: web.Request, org: str, secret: str) -> web.StreamResponse:
+    relay = relay_of(request)
     raw_last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     last = row_id(raw_last.strip()) if raw_last else None
     wanted = {t for t in request.query.get("types", "").split(",") if t}
@@ -61,26 +82,29 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 2000\n\n")
         if last is not None:
             while True:
-                backlog = await relay.store.messages.events_since(org, last, BACKLOG_PAGE)
+                backlog = await relay.store.events.since(org, last, BACKLOG_PAGE)
                 for event in backlog:
-                    if not wanted or event["type"] in wanted:
+                    if not wanted or event.type in wanted:
                         await response.write(_frame(event))
-                    last = event["id"]
+                    last = event.id
                 if len(backlog) < BACKLOG_PAGE:
                     break
         while not sub.overflowed:
+            item: EventRow | None
             try:
-                event = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
+                item = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
+                item = None
+            if item is CLOSE or await relay.auth.authenticate(secret) is None:
+                break  # a revoked key's open stream gets nothing more
+            if item is None:
                 await response.write(b": keepalive\n\n")
                 continue
-            if event is CLOSE:
-                break
-            if last is not None and event["id"] <= last:
+            if last is not None and item.id <= last:
                 continue  # already sent from the log
-            last = event["id"]
-            if not wanted or event["type"] in wanted:
-                await response.write(_frame(event))
+            last = item.id
+            if not wanted or item.type in wanted:
+                await response.write(_frame(item))
     except ConnectionResetError:
         pass
     finally:

@@ -261,7 +261,8 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
-    """The text fields of a form body (urlencoded or multipart), or a 4xx naming the fault.
+    """The text fields of a form body (urlencoded or multipart), or a 4xx naming the fault:
+    415 for an unknown charset, else 422 `invalid_body` (like a JSON text that does not parse).
 
     aiohttp raises plain ValueError/LookupError/RuntimeError on a malformed form (a
     multipart type without a boundary, an unknown charset, undecodable bytes) and its own
@@ -283,7 +284,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
         else:
             detail = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
             message = f"the form body is malformed: {detail}".strip()
-        raise ApiError(400, "invalid_body", message) from None
+        raise ApiError(422, "invalid_body", message) from None
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 

@@ -5,24 +5,30 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-import swagger_ui_bundle
 from aiohttp import web
+from openapi_ui_bundles import swagger_ui
 
-from relayd.api.context import API, relay_of
+from relayd.api.context import API, key_of, relay_of
 from relayd.api.framework import Api, json_response
 from relayd.api.models import Health
+from relayd.api.web import PAGE_HEADERS
+from relayd.bridges.base import SimBackend
+from relayd.relay import Relay
 
 DOCS_STATIC = "/docs/static"
+OPERATOR_ORG = "default"  # its admin keys run the relay: they see every org in /metrics
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>relayd API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="{static}/favicon-32x32.png">
 <link rel="stylesheet" href="{static}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="{static}/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>
 """
+# persistAuthorization off: a key pasted into "Authorize" must not outlive the tab (localStorage)
 _DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui",
-  deepLinking: true, persistAuthorization: true});
+  deepLinking: true, persistAuthorization: false});
 """
 
 
@@ -66,18 +72,18 @@ def register(api: Api) -> None:
     api.route(
         "GET",
         "/metrics",
-        summary="Prometheus metrics",
+        summary="Prometheus metrics (of the key's org; every org for admins of 'default')",
         tags=("meta",),
         scope="read",
         content_type="text/plain",
     )(metrics)
-    api.static(DOCS_STATIC, Path(swagger_ui_bundle.swagger_ui_path))
+    api.static(DOCS_STATIC, Path(swagger_ui.static_path))
 
 
 async def health(request: web.Request) -> web.Response:
     """GET /health: no key needed."""
     relay = relay_of(request)
-    ok = relay.started and relay.store.db.writer_alive and relay.outbox.healthy
+    ok = relay.started and relay.store.writer_alive and relay.outbox.healthy
     data = {"ok": ok, "version": relay.version, "sims_online": relay.sims.online_count}
     return json_response(data, 200 if ok else 503)
 
@@ -88,8 +94,12 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def docs(request: web.Request) -> web.Response:
-    """GET /docs: Swagger UI served from the installed swagger-ui-bundle package."""
-    return web.Response(text=_DOCS_PAGE.format(static=DOCS_STATIC), content_type="text/html")
+    """GET /docs: Swagger UI 5 (reads OpenAPI 3.1) from the installed openapi-ui-bundles package."""
+    return web.Response(
+        text=_DOCS_PAGE.format(static=DOCS_STATIC),
+        content_type="text/html",
+        headers=PAGE_HEADERS,
+    )
 
 
 async def docs_init(request: web.Request) -> web.Response:
@@ -109,8 +119,10 @@ def _label(value: str) -> str:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics in the Prometheus text format (of every org: operators' view)."""
+    """GET /metrics in the Prometheus text format: every org for the operator, else the key's."""
     relay = relay_of(request)
+    key = key_of(request)
+    org = None if key.has_scope("admin") and key.org == OPERATOR_ORG else key.org
     lines = [
         "# HELP relayd_build_info Version of this relay.",
         "# TYPE relayd_build_info gauge",
@@ -118,19 +130,33 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP relayd_messages Messages stored, by org, direction and status.",
         "# TYPE relayd_messages gauge",
     ]
-    for row in await relay.store.messages.status_counts():
-        lines.append(
-            f'relayd_messages{{org="{_label(row["org"])}",direction="{row["direction"]}",'
-            f'status="{row["status"]}"}} {row["n"]}'
-        )
+    for count in await relay.store.messages.status_counts():
+        if org is None or count.org == org:
+            lines.append(
+                f'relayd_messages{{org="{_label(count.org)}",direction="{count.direction}",'
+                f'status="{count.status}"}} {count.count}'
+            )
     lines += [
         "# HELP relayd_outbox_queued Messages waiting for a SIM or their send time.",
         "# TYPE relayd_outbox_queued gauge",
-        f"relayd_outbox_queued {relay.outbox.queued_count()}",
+        f"relayd_outbox_queued {relay.outbox.queued_count(org)}",
+    ]
+    lines += _sim_metrics(relay, [s for s in relay.sims.all() if org is None or s.info.org == org])
+    if org is None:  # relay-wide figures: the operator's only
+        lines += _relay_metrics(relay)
+    return web.Response(
+        text="\n".join(lines) + "\n",
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _sim_metrics(relay: Relay, sims: list[SimBackend]) -> list[str]:
+    lines = [
         "# HELP relayd_sim_online 1 when the SIM can send.",
         "# TYPE relayd_sim_online gauge",
     ]
-    sims = relay.sims.all()
     for sim in sims:
         lines.append(f'relayd_sim_online{{sim="{_label(sim.info.id)}"}} {int(sim.info.online)}')
     lines += ["# HELP relayd_sim_signal Signal quality 0-100.", "# TYPE relayd_sim_signal gauge"]
@@ -145,14 +171,18 @@ async def metrics(request: web.Request) -> web.Response:
         lines.append(
             f'relayd_sim_sent_total{{sim="{_label(sim.info.id)}"}} {relay.outbox.lane(sim).sent}'
         )
-    db = relay.store.db
-    lines += [
+    return lines
+
+
+def _relay_metrics(relay: Relay) -> list[str]:
+    stats = relay.store.write_stats()
+    return [
         "# HELP relayd_db_commits_total Group commits (fsyncs) of the writer.",
         "# TYPE relayd_db_commits_total counter",
-        f"relayd_db_commits_total {db.commits}",
+        f"relayd_db_commits_total {stats.commits}",
         "# HELP relayd_db_writes_total Write operations committed.",
         "# TYPE relayd_db_writes_total counter",
-        f"relayd_db_writes_total {db.writes}",
+        f"relayd_db_writes_total {stats.writes}",
         "# HELP relayd_event_subscribers Open event streams.",
         "# TYPE relayd_event_subscribers gauge",
         f"relayd_event_subscribers {relay.bus.subscribers}",
@@ -161,9 +191,3 @@ async def metrics(request: web.Request) -> web.Response:
         f'relayd_webhook_deliveries_total{{result="ok"}} {relay.webhooks.delivered}',
         f'relayd_webhook_deliveries_total{{result="failed"}} {relay.webhooks.failed_attempts}',
     ]
-    return web.Response(
-        text="\n".join(lines) + "\n",
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )

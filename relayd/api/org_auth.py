@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from relayd.api.context import relay_of
-from relayd.auth import credentials_from, require_scope
+from relayd.api.credentials import credentials_from
+from relayd.auth import require_scope
 from relayd.config import ORG_RE
-from relayd.exceptions import ApiError
+from relayd.exceptions import ApiError, RateLimited
 from relayd.store import ApiKey
 from relayd.store.keys import KEY_PREFIX
 from relayd.store.phones import TOKEN_PREFIX, PhoneDeviceRow
@@ -25,15 +26,19 @@ SECRET_MIN, SECRET_MAX = 12, 50
 ORG_SECRET_SCOPES = frozenset({"send", "read"})
 
 
+# one text for "no such org" and "wrong secret": a 401 must not tell which orgs exist
+REFUSED_ORG = (
+    "unknown org or wrong secret_key: an admin creates orgs (POST /api/v1/phones) "
+    "or allows phones to ([phones] allow_new_orgs)"
+)
+
+
 class UnknownOrg(ApiError):
     """No such org, and phones may not create orgs here."""
 
-    def __init__(self, org: str) -> None:
+    def __init__(self) -> None:
         super().__init__(
-            401,
-            "unauthorized",
-            f"unknown org '{org[:64]}': an admin creates it (POST /api/v1/phones) "
-            "or allows phones to ([phones] allow_new_orgs)",
+            401, "unauthorized", REFUSED_ORG, headers={"WWW-Authenticate": "Bearer"}
         )
 
 
@@ -50,6 +55,24 @@ class OrgAccess:
 def secret_key(org: str, scopes: frozenset[str]) -> ApiKey:
     """The key an org secret or device token stands for (no allowlist, no rate limit)."""
     return ApiKey(0, org, "org secret", "", scopes, (), None, False, time.time(), None, None)
+
+
+def refuse_while_backing_off(request: web.Request) -> None:
+    """429 with Retry-After while the client's address has too many wrong secrets or passwords."""
+    limits = relay_of(request).config.limits
+    wait = relay_of(request).limits.failed_auth.retry_after(request.remote)
+    if wait is not None:
+        raise RateLimited(
+            f"{limits.failed_auth_max} wrong passwords or secrets from this address in "
+            f"{limits.failed_auth_window:g} s ([limits] failed_auth_max); retry in {wait} s",
+            wait,
+            code="too_many_failed_logins",
+        )
+
+
+def note_failed_auth(request: web.Request) -> None:
+    """Count a wrong secret or password against the client's address."""
+    relay_of(request).limits.failed_auth.failed(request.remote)
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -95,12 +118,15 @@ async def authenticate_org(
             raise _unauthorized("the API key is not valid or was revoked")
     if not org:
         raise _unauthorized("org_id is required with a secret_key")
+    refuse_while_backing_off(request)  # before the scrypt run a guess costs
     if await relay.store.keys.org_secret_matches(org, candidate):
         return OrgAccess(org, secret_key(org, ORG_SECRET_SCOPES))
     if await relay.store.keys.org_exists(org):
-        raise _unauthorized("wrong secret_key for this org")
+        note_failed_auth(request)
+        raise _unauthorized(REFUSED_ORG)
     if not (allow_create and relay.config.phones.allow_new_orgs):
-        raise UnknownOrg(org)
+        note_failed_auth(request)
+        raise UnknownOrg()
     if not ORG_RE.match(org):
         raise ApiError(422, "invalid_field", "org_id: use letters, digits, '-' or '_'", "org_id")
     if not SECRET_MIN <= len(candidate) <= SECRET_MAX:
@@ -115,4 +141,5 @@ async def authenticate_org(
         return OrgAccess(org, secret_key(org, ORG_SECRET_SCOPES), created=True)
     if await relay.store.keys.org_secret_matches(org, candidate):  # created a moment ago
         return OrgAccess(org, secret_key(org, ORG_SECRET_SCOPES))
-    raise _unauthorized("wrong secret_key for this org")
+    note_failed_auth(request)
+    raise _unauthorized(REFUSED_ORG)

@@ -7,16 +7,15 @@ import re
 
 from aiohttp import WSMsgType, web
 
-from relayd.api.context import RELAY, attach_hub, relay_of
+from relayd.api.context import relay_of
 from relayd.api.framework import Api
 from relayd.api.org_auth import OrgAccess, UnknownOrg, authenticate_org
 from relayd.bridges.phone import derived_device_id
-from relayd.bridges.phone_hub import CLOSE_UNPAIRED, Identity, PhoneHub
+from relayd.bridges.phone_hub import CLOSE_UNPAIRED, Identity
 from relayd.exceptions import ApiError
 
 _LOGGER = logging.getLogger(__name__)
 
-PHONE_HUB = web.AppKey("phone_hub", PhoneHub)
 # aiohttp pings after this much silence and closes when no pong comes within half of it:
 # a phone silent for 60 s is offline.
 HEARTBEAT_SECONDS = 40.0
@@ -39,12 +38,6 @@ def register(api: Api) -> None:
             426: "Not a WebSocket request",
         },
     )(websocket)
-
-
-def setup(app: web.Application) -> None:
-    """Create the hub; start it after the relay, close phone sockets first on shutdown."""
-    hub = app[PHONE_HUB] = PhoneHub(app[RELAY])
-    attach_hub(app, hub, hub.close_sockets)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -80,7 +73,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if access is None:
         await ws.close(code=CLOSE_UNPAIRED, message=refused.encode()[:120])
         return ws
-    hub = request.app[PHONE_HUB]
+    hub = relay.phone_hub
     session = hub.open(ws, access.org, request.remote)
     try:
         await hub.welcome(session, identity)

@@ -13,7 +13,6 @@ from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.api.models import Ok
 from relayd.api.org_auth import SECRET_MAX, SECRET_MIN
-from relayd.api.phone_ws import PHONE_HUB
 from relayd.exceptions import ApiError
 
 TAGS = ("phones",)
@@ -30,19 +29,20 @@ class PhoneCreate(BaseModel):
 
 
 class PhoneSimView(BaseModel):
-    """One SIM slot of a phone."""
+    """One SIM of a phone (`slot`: the card's slot index, when the phone told it)."""
 
     id: str
-    slot: int
+    slot: int | None
     number: str | None
     carrier: str | None
     online: bool
 
 
 class PhoneView(BaseModel):
-    """A phone of the org."""
+    """A phone of the org, of either kind: `websocket` (seed 004) or `android-sms-gateway`."""
 
     id: str
+    kind: str
     name: str
     org: str
     online: bool
@@ -76,7 +76,7 @@ def register(api: Api) -> None:
     api.route(
         "GET",
         "/api/v1/phones",
-        summary="Phones of the org, with their SIM slots",
+        summary="Phones of the org (every kind), with their SIMs",
         tags=TAGS,
         scope="admin",
         response=PhoneList,
@@ -94,7 +94,7 @@ def register(api: Api) -> None:
     api.route(
         "DELETE",
         "/api/v1/phones/{id}",
-        summary="Unpair a phone: its token stops working and its socket is closed",
+        summary="Unpair a phone (any kind): its token stops working, its connection ends",
         tags=TAGS,
         scope="admin",
         response=Ok,
@@ -109,8 +109,10 @@ def ws_base(request: web.Request) -> str:
 
 
 async def list_phones(request: web.Request) -> web.Response:
-    """GET /api/v1/phones."""
-    return json_response({"phones": request.app[PHONE_HUB].describe(key_of(request).org)})
+    """GET /api/v1/phones: seed-004 phones and app phones alike."""
+    org = key_of(request).org
+    relay = relay_of(request)
+    return json_response({"phones": [p for h in relay.device_hubs for p in h.describe(org)]})
 
 
 async def create_phone(request: web.Request) -> web.Response:
@@ -133,7 +135,7 @@ async def create_phone(request: web.Request) -> web.Response:
     if body.name is not None:
         device_id = "t" + secrets.token_hex(6)
         row, token = await relay.store.phones.pair(org, body.name, device_id)
-        hub = request.app[PHONE_HUB]
+        hub = relay.phone_hub
         hub.remember_paired(row)
         answer["phone"] = next(p for p in hub.describe(org) if p["id"] == device_id)
         answer["token"] = token
@@ -147,7 +149,9 @@ async def delete_phone(request: web.Request) -> web.Response:
     relay = relay_of(request)
     org = key_of(request).org
     device_id = request.match_info["id"]
-    hub = request.app[PHONE_HUB]
+    if await relay.app_hub.revoke(org, device_id):
+        return json_response({"ok": True})
+    hub = relay.phone_hub
     known = hub.devices.get(device_id)
     revoked = await relay.store.phones.revoke(device_id, org)
     if not revoked and (known is None or known.org != org):

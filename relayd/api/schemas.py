@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from relayd.webhooks import EVENT_PATTERN, HEADER_NAME, RESERVED_HEADERS
+from relayd.webhook_rules import EVENT_PATTERN, HEADER_NAME, RESERVED_HEADERS
 
 E164: dict[str, Any] = {
     "type": "string",

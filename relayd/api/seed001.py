@@ -17,9 +17,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.bodies import read_body
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import INT64_MAX, Api, json_response, parse_json, validate
+from relayd.api.framework import INT64_MAX, Api, json_response, validate
 from relayd.api.models import Message
+from relayd.api.presenters import message_json
 
 TAGS = ("seed 000/001",)
 
@@ -68,9 +70,7 @@ async def poll(request: web.Request) -> web.Response:
     """POST /api/v1/webchat/poll."""
     relay = relay_of(request)
     key = key_of(request)
-    raw = await request.read()
-    data = parse_json(raw) if raw.strip() else {}
-    body = validate(PollRequest, data)
+    body = validate(PollRequest, (await read_body(request, allow_empty=True)).require())
     cursor = body.chat_address or ""
     after = (
         body.since_id
@@ -80,8 +80,13 @@ async def poll(request: web.Request) -> web.Response:
     messages = await relay.store.messages.list_messages(
         key.org, since_id=after, limit=body.limit, direction="in"
     )
-    last = messages[-1]["id"] if messages else after
+    last = messages[-1].id if messages else after
     if body.since_id is None and messages:
         await relay.store.cursors.advance(key.id, cursor, last)
-    result = {"ok": True, "count": len(messages), "messages": messages, "next_since_id": last}
+    result = {
+        "ok": True,
+        "count": len(messages),
+        "messages": [message_json(m) for m in messages],
+        "next_since_id": last,
+    }
     return json_response(result)

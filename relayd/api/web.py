@@ -33,7 +33,7 @@ CSP = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-_PAGE_HEADERS = {
+PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -64,7 +64,7 @@ def register(api: Api) -> None:
     async def web_ui(request: web.Request) -> web.Response:
         """GET /: the web UI's page."""
         return web.Response(
-            text=index, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS
+            text=index, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
         )
 
     api.route(

@@ -17,6 +17,7 @@ from relayd.api.framework import (
     validate,
 )
 from relayd.api.models import Ok
+from relayd.api.presenters import iso
 from relayd.api.webhook_models import (
     DeliveryList,
     DeliveryQuery,
@@ -30,10 +31,8 @@ from relayd.api.webhook_models import (
     WebhookUpdate,
 )
 from relayd.exceptions import ApiError
-from relayd.store.rows import iso
-from relayd.store.webhooks import Endpoint
-from relayd.webhooks import (
-    ATTEMPT_TIMEOUT,
+from relayd.store.webhook_rows import DeliveryRow, Endpoint
+from relayd.webhook_rules import (
     check_events,
     check_headers,
     check_secret,
@@ -41,6 +40,7 @@ from relayd.webhooks import (
     generate_secret,
     mask,
 )
+from relayd.webhooks import ATTEMPT_TIMEOUT
 
 TAGS = ("webhooks",)
 T = TypeVar("T")
@@ -208,7 +208,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     rows = await relay_of(request).webhooks.store.deliveries(
         endpoint.id, status=query.status, before_id=query.before_id, limit=query.limit
     )
-    next_before = rows[-1]["id"] if len(rows) == query.limit else None
+    next_before = rows[-1].id if len(rows) == query.limit else None
     return json_response(
         {"deliveries": [_delivery(r) for r in rows], "next_before_id": next_before}
     )
@@ -273,29 +273,29 @@ def _public(endpoint: Endpoint, counts: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _delivery(row: dict[str, Any]) -> dict[str, Any]:
+def _delivery(row: DeliveryRow) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "webhook_id": row["webhook_id"],
-        "event_id": row["event_id"],
-        "msg_id": row["msg_id"],
-        "type": row["type"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "next_attempt_at": iso(row["next_attempt_at"]),
-        "created_at": iso(row["created_at"]),
-        "last_attempt_at": iso(row["last_attempt_at"]),
-        "last_status_code": row["last_status_code"],
-        "last_error": row["last_error"],
-        "delivered_at": iso(row["delivered_at"]),
+        "id": row.id,
+        "webhook_id": row.webhook_id,
+        "event_id": row.event_id,
+        "msg_id": row.msg_id,
+        "type": row.type,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": iso(row.next_attempt_at),
+        "created_at": iso(row.created_at),
+        "last_attempt_at": iso(row.last_attempt_at),
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "delivered_at": iso(row.delivered_at),
         "log": [
             {
-                "at": iso(a["at"]),
-                "status_code": a["status_code"],
-                "error": a["error"],
-                "duration_ms": a["duration_ms"],
-                "response": a["response"],
+                "at": iso(a.at),
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+                "response": a.response,
             }
-            for a in row["log"]
+            for a in row.log
         ],
     }

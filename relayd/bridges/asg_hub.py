@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from modem.codec import is_gsm7
+from relayd.bridges import asg
 from relayd.bridges.asg import (
     DEFAULT_SIM,
     AsgDevice,
+    AsgSend,
     AsgSimBackend,
     asg_sim_id,
     nanoid,
     parse_asg_time,
 )
-from relayd.bridges.base import DeliveryReport, InboundSms
-from relayd.numbers import InvalidNumber, mask_number, normalize_number
+from relayd.bridges.base import InboundSms
+from relayd.bridges.device_hub import DeviceHub, HubDeps
+from relayd.numbers import mask_number
 from relayd.store.asg import AsgAccount, AsgDeviceRow, AsgStore
 from relayd.store.keys import hash_secret
-
-if TYPE_CHECKING:
-    from relayd.relay import Relay
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,38 +33,33 @@ RELAY_EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed")
 EVENT_STATES = {"sms:sent": "Sent", "sms:delivered": "Delivered", "sms:failed": "Failed"}
 
 
-class AsgHub:
-    """Owns the AsgDevices (and so their SIMs) for the whole relay."""
+class AsgHub(DeviceHub[AsgDevice]):
+    """Owns the app phones (and so their SIMs) for the whole relay."""
 
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self.store = AsgStore(relay.store.db)
-        self.region = relay.config.sms.default_region
-        self.devices: dict[str, AsgDevice] = {}
+    kind = AsgDevice.kind
+
+    def __init__(self, deps: HubDeps, store: AsgStore) -> None:
+        super().__init__(deps)
+        self.store = store
         self._by_token: dict[str, str] = {}  # token digest -> device id
         self.basic_cache: dict[str, tuple[float, AsgAccount]] = {}  # checked Basic credentials
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def _load(self) -> None:
         """Register the known phones' SIMs (offline) so sends left in flight can resume."""
         for row in await self.store.devices():
             await self._attach(row)
-        self.relay.outbox.wake()
 
-    def close_streams(self) -> None:
+    async def close_connections(self) -> None:
         """Shutdown, first step: end every event stream."""
         for device in self.devices.values():
             device.close_all_streams()
 
     async def stop(self) -> None:
         """Shutdown, before the outbox drains: unanswered sends stay `sending`."""
-        for device in self.devices.values():
-            device.park()
-            device.close_all_streams()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.close_connections()
+        await super().stop()
 
     # --- devices --------------------------------------------------------------------
 
@@ -117,6 +111,16 @@ class AsgHub:
             device.sim_cards = list(sim_cards)
             await self._sync_slots(device)
 
+    async def pull(self, device: AsgDevice, order: str) -> list[AsgSend]:
+        """GET /message: a sign of life; hands out what waits for the phone, what is on its
+        way to it, and (when this pull brought it online) what the outbox routes to it now."""
+        came_online = not device.online
+        device.keep_alive(asg.PULL_ALIVE)
+        if came_online:  # a phone that only pulls never closes a stream, which would record it
+            self.spawn(self.store.touch(device.id, time.time()))
+        await self.settle(device, asg.PULL_SETTLE, backlog=came_online)
+        return device.to_fetch(order)
+
     async def revoke(self, org: str, device_id: str) -> bool:
         """Unregister a device of `org`: token dead, streams closed, SIMs gone."""
         device = self.devices.get(device_id)
@@ -125,15 +129,9 @@ class AsgHub:
         if device is not None:
             device.abandon("the phone was unregistered before it answered")
             device.close_all_streams()
-            del self.devices[device_id]
             self._by_token = {k: v for k, v in self._by_token.items() if v != device_id}
-            for backend in device.slots.values():
-                await self.relay.sims.remove(backend.info.id)
+            await self.drop(device)
         return True
-
-    def of_org(self, org: str) -> list[AsgDevice]:
-        """The devices of `org`, oldest first."""
-        return [d for d in self.devices.values() if d.org == org]
 
     def notify_org(self, org: str, event: str) -> None:
         """Say `event` (e.g. WebhooksUpdated) to every connected phone of `org`."""
@@ -151,32 +149,22 @@ class AsgHub:
             return
         if entry is not None:
             message_id, peer = entry.sms.message_id, entry.sms.to
-            sim = asg_sim_id(device.id, entry.sim_number)
+            sim = asg_sim_id(device.id, entry.slot)
         else:
             send = await self.store.send_by_ext_id(ext_id, device.id)
             message = (
-                await self.relay.store.messages.get_message(device.org, send.message_id)
-                if send is not None
-                else None
+                await self.deps.message(device.org, send.message_id) if send is not None else None
             )
             # `sending`: the phone's Sent is being recorded right now (or, after a restart,
             # the phone is offered it again); the report waits for the part to pair with.
-            if message is None or message["status"] not in ("sending", "sent"):
+            if message is None or message.status not in ("sending", "sent"):
                 return  # unknown, or already final
-            if not message["sim"]:
+            if not message.sim:
                 return
-            message_id, peer, sim = message["id"], message["peer"], message["sim"]
+            message_id, peer, sim = message.id, message.peer, message.sim
         delivered = state == "Delivered"
-        report = DeliveryReport(
-            reference=message_id,
-            recipient=peer,
-            delivered=delivered,
-            final=True,
-            status_code=0 if delivered else 1,
-            detail=error or ("delivered" if delivered else "the phone reported it failed"),
-            at=dt.datetime.now(dt.UTC),
-        )
-        await self.relay.sims.on_delivery_report(sim, report)
+        reason = error or (None if delivered else "the phone reported it failed")
+        await self.report_delivery(sim, message_id, peer, delivered, reason)
 
     async def webhook_event(
         self, device: AsgDevice, event_id: str, event: str, payload: dict[str, Any]
@@ -207,9 +195,9 @@ class AsgHub:
             for event in RELAY_EVENTS
         ]
         registered = [
-            {"id": w["id"], "deviceId": w["device"], "url": w["url"], "event": w["event"]}
+            {"id": w.id, "deviceId": w.device, "url": w.url, "event": w.event}
             for w in await self.store.webhooks(device.org)
-            if w["device"] in (None, device.id)
+            if w.device in (None, device.id)
         ]
         return own + registered
 
@@ -227,13 +215,13 @@ class AsgHub:
             backend = next(iter(sorted(device.slots.items())))[1]
         received = parse_asg_time(payload.get("receivedAt"))
         sms = InboundSms(
-            sender=self._number(raw_sender) or raw_sender.strip(),
+            sender=self.number(raw_sender) or raw_sender.strip(),
             text=text,
             received_at=dt.datetime.fromtimestamp(received, dt.UTC) if received else None,
             external_id=f"asg:{device.id}:{event_id[:64]}",
             encoding="gsm7" if is_gsm7(text) else "ucs2",
         )
-        await self.relay.sims.on_inbound(backend.info.id, sms)
+        await self.sims.on_inbound(backend.info.id, sms)
         _LOGGER.debug("App phone %s reported an SMS from %s", device.id, mask_number(sms.sender))
 
     async def _attach(self, row: AsgDeviceRow) -> AsgDevice:
@@ -244,7 +232,7 @@ class AsgHub:
             name=row.name,
             signing_key=row.signing_key,
             store=self.store,
-            result_timeout=lambda: self.relay.config.phones.result_timeout,
+            result_timeout=self.deps.result_timeout,
         )
         device.push_token = row.push_token
         device.sim_cards = list(row.sim_cards)
@@ -273,13 +261,12 @@ class AsgHub:
             backend = device.slots.get(sim_number)
             raw_slot = card.get("slotIndex")
             slot = raw_slot if isinstance(raw_slot, int) else None
-            number = self._number(card.get("phoneNumber")) or ""
+            number = self.number(card.get("phoneNumber")) or ""
             carrier = str(card.get("carrierName") or "")
             if backend is None:
                 backend = AsgSimBackend(device, sim_number, slot)
                 backend.update(online=device.online, number=number, carrier=carrier)
-                device.slots[sim_number] = backend
-                await self.relay.sims.add(backend)
+                await self.add_sim(device, sim_number, backend)
                 continue
             backend.retired = False
             if backend.update(online=device.online, number=number, carrier=carrier, slot=slot):
@@ -290,17 +277,3 @@ class AsgHub:
                 backend.retired = True
                 if backend.update(online=False):
                     backend.changed()
-
-    def _number(self, raw: object) -> str | None:
-        if not isinstance(raw, str) or not raw.strip():
-            return None
-        try:
-            return normalize_number(raw, self.region, allow_short_codes=True)
-        except InvalidNumber:
-            return raw.strip()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a side job (e.g. persisting last-seen) that shutdown waits for."""
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 SimKind = Literal["modem", "phone"]
+Capability = Literal["sms", "ussd", "call", "delivery_reports"]
 
 
 @dataclass
@@ -32,14 +33,6 @@ class SimInfo:
     state_detail: str | None = None
     online_since: dt.datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)  # maker, model, imei, control_url, ...
-
-
-def redelivers_by_id(sim_id: str) -> bool:
-    """Phone SIMs dedupe sends by message id, so a send of unknown outcome may go to them again.
-
-    `phone:` are seed-004 phones, `asg:` phones of the "SMS Gateway for Android" app.
-    """
-    return sim_id.startswith(("phone:", "asg:"))
 
 
 @dataclass(frozen=True)
@@ -116,15 +109,37 @@ class BackendEvents(Protocol):
 
 @runtime_checkable
 class SimBackend(Protocol):
-    """A line that can send SMS: a modem or a phone slot."""
+    """A line that can send SMS: a modem or a phone slot.
+
+    Besides `info`, these members are everything the outbox and the router read.
+    """
 
     @property
     def info(self) -> SimInfo: ...
 
     @property
-    def capabilities(
-        self,
-    ) -> frozenset[str]: ...  # subset of {"sms", "ussd", "call", "delivery_reports"}
+    def capabilities(self) -> frozenset[Capability]: ...
+
+    @property
+    def max_in_flight(self) -> int:
+        """Sends the outbox may hand this SIM before one is answered (at least 1)."""
+        ...
+
+    @property
+    def rate_per_minute(self) -> float:
+        """At most this many sends a minute (the outbox spaces them); 0 is unlimited."""
+        ...
+
+    @property
+    def priority(self) -> int:
+        """Higher wins with `[routing] policy = "priority"`."""
+        ...
+
+    @property
+    def redelivers_by_id(self) -> bool:
+        """The line dedupes sends by message id, so a send of unknown outcome (cut by a
+        restart) may be handed to it again; otherwise it is failed as `interrupted`."""
+        ...
 
     async def start(self, events: BackendEvents) -> None: ...
 
@@ -140,10 +155,14 @@ class DeviceSim:
     """A SIM of a phone-like device; the device owns the connection and the pending sends."""
 
     max_in_flight = 64
+    rate_per_minute = 0.0  # the phone paces its own sends
+    redelivers_by_id = True  # the phone dedupes by message id (SPEC §7)
 
     def __init__(self, info: SimInfo) -> None:
         self._info = info
+        self.priority = 0  # the hub sets [phones] priority
         self.events: BackendEvents | None = None
+        self.retired = False  # the device no longer has this SIM: it never comes online
 
     @property
     def info(self) -> SimInfo:
@@ -151,7 +170,7 @@ class DeviceSim:
         return self._info
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> frozenset[Capability]:
         """Phones send SMS and may report delivery."""
         return frozenset({"sms", "delivery_reports"})
 
@@ -173,6 +192,7 @@ class DeviceSim:
         """Set the SIM's fields (None leaves one as it is); True when something changed."""
         info = self._info
         before = (info.online, info.number, info.operator, info.slot)
+        online = online and not self.retired
         info.online = online
         info.registered = online
         info.state = "ready" if online else "offline"

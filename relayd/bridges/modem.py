@@ -21,6 +21,7 @@ from modem.info import ModemState
 from modem.modem import Modem
 from relayd.bridges.base import (
     BackendEvents,
+    Capability,
     DeliveryReport,
     InboundSms,
     OutboundSms,
@@ -56,8 +57,20 @@ def cms_is_transient(code: int | None) -> bool:
 class ModemBackend:
     """Adapts modem.Modem to the SimBackend protocol."""
 
-    def __init__(self, modem: Modem, *, org: str = "default") -> None:
+    max_in_flight = 1  # one AT command in flight: a second send would only wait in the engine
+    redelivers_by_id = False  # a modem cannot tell whether a torn send went on air
+
+    def __init__(
+        self,
+        modem: Modem,
+        *,
+        org: str = "default",
+        priority: int = 0,
+        rate_per_minute: float = 0.0,
+    ) -> None:
         self.modem = modem
+        self.priority = priority
+        self.rate_per_minute = rate_per_minute
         self._events: BackendEvents | None = None
         self._calling = False  # one voice call at a time: a second ATD is refused by the modem
         self._info = SimInfo(
@@ -77,7 +90,12 @@ class ModemBackend:
             health_interval=config.health_interval,
             multipart_wait=multipart_wait,
         )
-        return cls(modem, org=config.org)
+        return cls(
+            modem,
+            org=config.org,
+            priority=config.priority,
+            rate_per_minute=config.rate_per_minute,
+        )
 
     # -- SimBackend ---------------------------------------------------------------------
 
@@ -87,9 +105,9 @@ class ModemBackend:
         return self._info
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> frozenset[Capability]:
         """SMS, USSD, calls; delivery reports when configured."""
-        base = {"sms", "ussd", "call"}
+        base: set[Capability] = {"sms", "ussd", "call"}
         if self.modem.delivery_reports:
             base.add("delivery_reports")
         return frozenset(base)

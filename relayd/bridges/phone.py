@@ -1,9 +1,9 @@
-"""Phones as SIMs (SPEC §7): one PhoneSession per socket, one PhoneSimBackend per SIM slot.
+"""Seed-004 phones as SIMs (SPEC §7): one PhoneSession per socket, one PhoneDevice per phone.
 
-A `PhoneDevice` outlives its sockets: it holds the slots (registered with the relay as
-backends, offline while the phone is away) and every `send_sms` still waiting for a
-`send_result`. When the phone comes back, those are pushed again with the same id; phones
-dedupe by id, so nothing goes out twice. The hub (`phone_hub.py`) finds devices by id.
+A `PhoneDevice` (a `devices.Device`) outlives its sockets: it holds the slots and every
+`send_sms` still waiting for a `send_result`. When the phone comes back, those are pushed
+again with the same id; phones dedupe by id, so nothing goes out twice. This module is the
+wire protocol only: frames, identities, the session. The hub (`phone_hub.py`) finds devices.
 """
 
 from __future__ import annotations
@@ -20,21 +20,12 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modem.codec import is_gsm7
-from relayd.bridges.base import (
-    DeviceSim,
-    InboundSms,
-    OutboundSms,
-    SendFailed,
-    SendReceipt,
-    SimInfo,
-    abandon_sends,
-    park_sends,
-)
+from relayd.bridges.base import InboundSms, OutboundSms
+from relayd.bridges.devices import Device, PendingSend
 from relayd.numbers import InvalidNumber, normalize_number
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 64  # send_sms a phone may hold unanswered per slot; the phone queues them
 MAX_SLOTS = 16
 
 
@@ -185,44 +176,17 @@ def inbound_sms(device_id: str, message: PhoneInbound, region: str) -> InboundSm
 
 
 @dataclass
-class Outstanding:
-    """One send_sms handed to a device and not answered yet."""
+class Outstanding(PendingSend[int]):
+    """One send_sms handed to a phone and not answered yet (keyed by message id)."""
 
-    sms: OutboundSms
-    slot: int
-    future: asyncio.Future[SendReceipt]
     pushes: int = 0
     pushed_on: PhoneSession | None = None  # each socket gets a send once
 
 
-class PhoneSimBackend(DeviceSim):
-    """One SIM slot of a phone, as the router sees it."""
+class PhoneDevice(Device[int, Outstanding]):
+    """One seed-004 phone across its sockets: slots, current session, unanswered sends."""
 
-    max_in_flight = MAX_IN_FLIGHT
-
-    def __init__(self, device: PhoneDevice, slot: int) -> None:
-        super().__init__(
-            SimInfo(
-                id=sim_id(device.id, slot),
-                kind="phone",
-                name=f"{device.name}:{slot}",
-                org=device.org,
-                slot=slot,
-                state="offline",
-                extra={"device": device.id},
-            )
-        )
-        self.device = device
-        self.slot = slot
-
-    async def send(self, sms: OutboundSms) -> SendReceipt:
-        """Push `send_sms` on this slot and wait for the phone's `send_result`."""
-        return await self.device.submit(self.slot, sms)
-
-
-
-class PhoneDevice:
-    """One phone across its connections: slots, current session, unanswered sends."""
+    kind = "websocket"
 
     def __init__(
         self,
@@ -231,101 +195,48 @@ class PhoneDevice:
         name: str,
         *,
         persistent: bool,
-        result_timeout: float,
+        result_timeout: Callable[[], float],
         on_idle: Callable[[PhoneDevice], Awaitable[None]] | None = None,
     ) -> None:
-        self.org = org
-        self.id = device_id
-        self.name = name
+        super().__init__(org, device_id, name, result_timeout=result_timeout)
         self.persistent = persistent  # paired or identified: it can come back under this id
-        self.result_timeout = result_timeout
-        self.slots: dict[int, PhoneSimBackend] = {}
         self.session: PhoneSession | None = None
-        self.outstanding: dict[int, Outstanding] = {}
-        self.connected_since: float | None = None
         self._on_idle = on_idle
 
     @property
-    def online(self) -> bool:
+    def connected(self) -> bool:
         """A socket is attached now."""
         return self.session is not None
 
-    async def submit(self, slot: int, sms: OutboundSms) -> SendReceipt:
-        """Hand a send to the phone; wait (across reconnects) for its result."""
-        session = self.session
-        if session is None and not sms.redelivery:
-            raise SendFailed(
-                "phone_offline", "the phone went offline", transient=True, not_sent=True
-            )
-        loop = asyncio.get_running_loop()
-        entry = Outstanding(sms, slot, loop.create_future())
-        self.outstanding[sms.message_id] = entry
-        try:
-            if session is not None:
-                await session.push(entry)
-            # Not on any socket (a reconnect may have replayed it meanwhile): certainly unsent.
-            if entry.pushes == 0 and not sms.redelivery:
-                raise SendFailed(
-                    "phone_offline", "the phone went offline", transient=True, not_sent=True
-                )
-            try:
-                async with asyncio.timeout(self.result_timeout):
-                    return await entry.future
-            except TimeoutError:
-                raise SendFailed(
-                    "no_result",
-                    f"the phone sent no result within {self.result_timeout:g} s; "
-                    "it may or may not have sent the SMS",
-                    transient=False,
-                    not_sent=False,
-                ) from None
-        finally:
-            if self.outstanding.get(sms.message_id) is entry:
-                del self.outstanding[sms.message_id]
-            if self._on_idle is not None and not self.outstanding and self.session is None:
-                await self._on_idle(self)
-
     def resolve(self, frame: SendResultFrame) -> bool:
         """Apply a `send_result`; False when no send with that id waits here."""
-        entry = self.outstanding.get(frame.id)
-        if entry is None or entry.future.done():
-            return False
         if frame.success:
-            # One "part" whose reference is the message id: delivery frames pair with it.
-            entry.future.set_result(SendReceipt(references=[frame.id]))
-        else:
-            entry.future.set_exception(
-                SendFailed(
-                    "phone_error",
-                    frame.error or "the phone could not send the SMS",
-                    transient=True,
-                    not_sent=True,
-                )
-            )
-        return True
-
-    def park(self) -> None:
-        """Relay shutdown: stop waiting, leave the sends `sending` for the next start."""
-        park_sends(e.future for e in self.outstanding.values())
-
-    def abandon(self, reason: str) -> None:
-        """The device is gone for good (revoked): unanswered sends fail without a retry."""
-        abandon_sends((e.future for e in self.outstanding.values()), reason)
+            return self.succeeded(frame.id) is not None
+        return self.failed(frame.id, frame.error or "the phone could not send the SMS") is not None
 
     async def push_outstanding(self) -> None:
         """After a reconnect: every unanswered send again, same id, oldest first."""
         session = self.session
         for message_id in sorted(self.outstanding):
-            entry = self.outstanding.get(message_id)
-            if session is None or entry is None or entry.future.done():
+            entry = self.waiting(message_id)
+            if session is None or entry is None:
                 continue
             await session.push(entry)
 
-    def set_slots_online(self, online: bool, slots: set[int] | None = None) -> None:
-        """Mark the slots (all, or those listed) online or offline and notify the relay."""
-        for slot, backend in self.slots.items():
-            if backend.update(online=online and (slots is None or slot in slots)):
-                backend.changed()
+    async def _new_pending(self, slot: int, sms: OutboundSms) -> Outstanding:
+        return Outstanding(sms.message_id, sms, slot, asyncio.get_running_loop().create_future())
+
+    async def _offer(self, entry: Outstanding) -> None:
+        if self.session is not None:
+            await self.session.push(entry)
+
+    def _take_within(self) -> float | None:
+        # Not on any socket now (a reconnect may have replayed it meanwhile): certainly unsent.
+        return 0.0
+
+    async def _settled(self) -> None:
+        if self._on_idle is not None and not self.outstanding and self.session is None:
+            await self._on_idle(self)
 
 
 class PhoneSession:
@@ -360,8 +271,8 @@ class PhoneSession:
         if entry.pushed_on is self:
             return True
         entry.pushed_on = self  # before the await: a reconnect's replay and a new send may race
-        backend = self.device.slots.get(entry.slot) if self.device else None
-        number = backend.info.number if backend is not None else None
+        line = self.device.slots.get(entry.slot) if self.device else None
+        number = line.info.number if line is not None else None
         sms = entry.sms
         pushed = await self.send_json(
             {
@@ -375,6 +286,7 @@ class PhoneSession:
         )
         if pushed:
             entry.pushes += 1
+            entry.taken = True
         else:
             entry.pushed_on = None
         return pushed

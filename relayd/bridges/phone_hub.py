@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from relayd.bridges.base import DeliveryReport
+from relayd.bridges.base import SimInfo
+from relayd.bridges.device_hub import DeviceHub, HubDeps, NotifyReach
+from relayd.bridges.devices import DeviceLine
 from relayd.bridges.phone import (
     DeliveryFrame,
     FrameError,
@@ -20,20 +20,16 @@ from relayd.bridges.phone import (
     PhoneDevice,
     PhoneLink,
     PhoneSession,
-    PhoneSimBackend,
     SendResultFrame,
     SimsFrame,
     derived_device_id,
     inbound_sms,
     parse_frame,
+    sim_id,
     validate_frame,
 )
-from relayd.numbers import InvalidNumber, mask_number, normalize_number
-from relayd.store.phones import PhoneDeviceRow, PhoneSlot
-from relayd.store.rows import iso
-
-if TYPE_CHECKING:
-    from relayd.relay import Relay
+from relayd.numbers import mask_number
+from relayd.store.phones import PhoneDeviceRow, PhoneSlot, PhoneStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,47 +49,33 @@ class Identity:
     token_prefix: str | None = None
 
 
-class PhoneHub:
-    """Owns PhoneDevices (and so phone SIMs) for the whole relay."""
+class PhoneHub(DeviceHub[PhoneDevice]):
+    """Owns the seed-004 phones (and so their SIMs) for the whole relay."""
 
-    def __init__(self, relay: Relay) -> None:
-        self.relay = relay
-        self.region = relay.config.sms.default_region
-        self.devices: dict[str, PhoneDevice] = {}
+    kind = PhoneDevice.kind
+
+    def __init__(self, deps: HubDeps, store: PhoneStore) -> None:
+        super().__init__(deps)
+        self.store = store
         self.sessions: set[PhoneSession] = set()
-        self.last_seen: dict[str, float] = {}
         self.token_prefixes: dict[str, str] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    @property
-    def result_timeout(self) -> float:
-        """[phones] result_timeout: how long a pushed send waits for the phone's answer."""
-        return self.relay.config.phones.result_timeout
 
     # --- lifecycle ------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def _load(self) -> None:
         """Register the known phones' SIMs (offline) so sends can name them and resume."""
-        for row in await self.relay.store.phones.devices():
+        for row in await self.store.devices():
             self.remember_paired(row)
             device = self.devices[row.id]
             for slot in row.slots:
                 await self._add_slot(device, slot.slot, slot.number, slot.carrier)
-        self.relay.outbox.wake()  # sends left `sending` on these SIMs may be resumed now
 
-    async def close_sockets(self) -> None:
+    async def close_connections(self) -> None:
         """Shutdown, first step: tell every phone the relay is going away."""
         await asyncio.gather(
             *(s.close(CLOSE_GOING_AWAY, "the relay is shutting down") for s in list(self.sessions)),
             return_exceptions=True,
         )
-
-    async def stop(self) -> None:
-        """Shutdown, before the outbox drains: unanswered sends stay `sending` for next start."""
-        for device in self.devices.values():
-            device.park()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- sessions -------------------------------------------------------------------
 
@@ -120,7 +102,7 @@ class PhoneHub:
         old = device.session
         if old is not None and old is not session:
             old.device = None
-            self._spawn(old.close(CLOSE_REPLACED, "replaced by a newer connection of this phone"))
+            self.spawn(old.close(CLOSE_REPLACED, "replaced by a newer connection of this phone"))
             _LOGGER.info("Phone %s reconnected: closing its older socket", session.label)
         device.session = session
         device.connected_since = time.time()
@@ -136,17 +118,11 @@ class PhoneHub:
             return
         device.session = None
         device.connected_since = None
-        self.last_seen[device.id] = time.time()
-        device.set_slots_online(False)
-        _LOGGER.info(
-            "Phone %s/%s offline (%d send(s) awaiting its result)",
-            device.org,
-            device.id,
-            len(device.outstanding),
-        )
+        device.last_seen = time.time()
+        device.went_offline()
         if device.persistent:
             with contextlib.suppress(Exception):
-                await self.relay.store.phones.touch(device.id)
+                await self.store.touch(device.id)
         elif not device.outstanding:
             await self._forget(device)
 
@@ -184,7 +160,7 @@ class PhoneHub:
             identity = Identity(row.id, row.name, persistent=True, token_prefix=row.token_prefix)
             self._new_device(row.org, identity)
         if row.last_seen_at is not None:
-            self.last_seen[row.id] = row.last_seen_at
+            self.devices[row.id].last_seen = row.last_seen_at
 
     async def unpair(self, device_id: str) -> None:
         """Forget a revoked device: close its socket, fail its unanswered sends, drop its SIMs."""
@@ -195,54 +171,28 @@ class PhoneHub:
         if device.session is not None:
             session, device.session = device.session, None
             session.device = None
-            self._spawn(session.close(CLOSE_UNPAIRED, "this phone was unpaired by an admin"))
+            self.spawn(session.close(CLOSE_UNPAIRED, "this phone was unpaired by an admin"))
         await self._forget(device)
 
-    def describe(self, org: str) -> list[dict[str, Any]]:
-        """The phones of `org` as GET /api/v1/phones shows them."""
-        out = []
-        for device in self.devices.values():
-            if device.org != org:
-                continue
-            seen = self.last_seen.get(device.id)
-            out.append(
-                {
-                    "id": device.id,
-                    "name": device.name,
-                    "org": device.org,
-                    "online": device.online,
-                    "paired": device.id in self.token_prefixes,
-                    "token_prefix": self.token_prefixes.get(device.id),
-                    "connected_since": iso(device.connected_since),
-                    "last_seen_at": iso(time.time() if device.online else seen),
-                    "awaiting_result": len(device.outstanding),
-                    "sims": [
-                        {
-                            "id": b.info.id,
-                            "slot": b.slot,
-                            "number": b.info.number,
-                            "carrier": b.info.operator,
-                            "online": b.info.online,
-                        }
-                        for _, b in sorted(device.slots.items())
-                    ],
-                }
-            )
-        return out
+    def _describe(self, device: PhoneDevice) -> dict[str, Any]:
+        return super()._describe(device) | {
+            "paired": device.id in self.token_prefixes,
+            "token_prefix": self.token_prefixes.get(device.id),
+        }
 
-    async def notify(self, org: str, title: str, text: str) -> int:
-        """Extension: a notification to every connected phone of `org`; how many got it."""
+    async def notify(self, org: str, title: str, text: str) -> NotifyReach:
+        """Extension: `{"type":"notify",...}` on every connected phone of `org`."""
         frame = {"type": "notify", "title": title, "text": text}
         sent = await asyncio.gather(
             *(s.send_json(frame) for s in list(self.sessions) if s.org == org and s.device)
         )
-        return sum(sent)
+        return NotifyReach(shown=sum(sent))
 
     # --- frames ---------------------------------------------------------------------
 
     async def _on_sims(self, session: PhoneSession, frame: SimsFrame) -> None:
         slots = {s.slot: s for s in frame.sims}
-        numbers = {slot: self._number(s.number) for slot, s in slots.items()}
+        numbers = {slot: self.number(s.number) for slot, s in slots.items()}
         first = session.device is None
         if session.device is None:
             known = sorted(n for n in numbers.values() if n)
@@ -264,7 +214,7 @@ class PhoneHub:
                 backend.changed()
         device.set_slots_online(True, set(slots))
         if device.persistent:
-            await self.relay.store.phones.remember(
+            await self.store.remember(
                 device.id,
                 device.org,
                 device.name,
@@ -285,7 +235,7 @@ class PhoneHub:
         backend = device.slots.get(message.sim_slot)
         if backend is None:
             backend = await self._add_slot(device, message.sim_slot, online=True)
-        await self.relay.sims.on_inbound(
+        await self.sims.on_inbound(
             backend.info.id, inbound_sms(device.id, message, self.region)
         )
         if message.id is not None:
@@ -301,35 +251,14 @@ class PhoneHub:
         _LOGGER.debug("Phone %s answered send %d, which waits nowhere", session.label, frame.id)
 
     async def _on_delivery(self, session: PhoneSession, frame: DeliveryFrame) -> None:
-        message = await self.relay.store.messages.get_message(session.org, frame.id)
-        sim: str = message["sim"] or "" if message is not None else ""
-        if message is None or message["direction"] != "out" or not self._is_phone_sim(sim):
+        message = await self.deps.message(session.org, frame.id)
+        sim: str = (message.sim or "") if message is not None else ""
+        if message is None or message.direction != "out" or not self.owns(sim):
             _LOGGER.debug("Phone %s reported delivery of unknown send %d", session.label, frame.id)
             return
-        detail = frame.error or ("delivered" if frame.delivered else "not delivered")
-        report = DeliveryReport(
-            reference=frame.id,
-            recipient=message["peer"],
-            delivered=frame.delivered,
-            final=True,
-            status_code=0 if frame.delivered else 1,
-            detail=detail,
-            at=dt.datetime.now(dt.UTC),
-        )
-        await self.relay.sims.on_delivery_report(sim, report)
+        await self.report_delivery(sim, frame.id, message.peer, frame.delivered, frame.error)
 
     # --- internals ------------------------------------------------------------------
-
-    def _is_phone_sim(self, sim_id: str) -> bool:
-        return isinstance(self.relay.sims.get(sim_id), PhoneSimBackend)
-
-    def _number(self, raw: str | None) -> str | None:
-        if not raw or not raw.strip():
-            return None
-        try:
-            return normalize_number(raw, self.region, allow_short_codes=True)
-        except InvalidNumber:
-            return raw.strip()
 
     def _anonymous(self) -> Identity:
         device_id = "a" + secrets.token_hex(6)
@@ -341,7 +270,7 @@ class PhoneHub:
             identity.device_id,
             identity.name,
             persistent=identity.persistent,
-            result_timeout=self.result_timeout,
+            result_timeout=self.deps.result_timeout,
             on_idle=None if identity.persistent else self._forget,
         )
         self.devices[device.id] = device
@@ -357,24 +286,16 @@ class PhoneHub:
         carrier: str | None = None,
         *,
         online: bool = False,
-    ) -> PhoneSimBackend:
-        backend = PhoneSimBackend(device, slot)
-        backend.update(online=online, number=number or "", carrier=carrier or "")
-        device.slots[slot] = backend
-        await self.relay.sims.add(backend)
-        return backend
+    ) -> DeviceLine:
+        info = SimInfo(id=sim_id(device.id, slot), kind="phone", name=f"{device.name}:{slot}")
+        info.slot = slot
+        line = DeviceLine(device, slot, info)
+        line.update(online=online, number=number or "", carrier=carrier or "")
+        await self.add_sim(device, slot, line)
+        return line
 
     async def _forget(self, device: PhoneDevice) -> None:
         """Drop a device that cannot come back (anonymous and idle, or unpaired)."""
-        if self.devices.get(device.id) is not device:
-            return
-        del self.devices[device.id]
-        self.token_prefixes.pop(device.id, None)
-        self.last_seen.pop(device.id, None)
-        for backend in device.slots.values():
-            await self.relay.sims.remove(backend.info.id)
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self.devices.get(device.id) is device:
+            self.token_prefixes.pop(device.id, None)
+        await self.drop(device)

@@ -7,8 +7,10 @@ import asyncio
 import logging
 import signal
 import ssl
+import sys
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -18,7 +20,7 @@ from relayd.cli.common import resolve_config
 from relayd.config import Config
 from relayd.log import setup_logging
 from relayd.mdns import Announcer, start_announcer
-from relayd.relay import Relay
+from relayd.relay import Relay, under_systemd
 from relayd.sdnotify import ServiceNotifier
 from relayd.tls import CertificateRenewer, ensure_certificates, server_context, tls_enabled
 
@@ -148,11 +150,15 @@ def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, t
     url = f"{scheme}://{host}:{config.server.port}"
     key_path = relay.admin_key_path
     lines = [f"relayd {relay.version} ready in {took:.2f} s on {url}  (docs: {url}/docs)"]
-    if relay.admin_key:
+    # the key only for a person at a terminal: a journal or a log file keeps what it is given
+    show_key = sys.stdout.isatty() and not under_systemd()
+    if relay.admin_key and not show_key:
+        lines.append(f"  admin key created now: in {key_path} (readable by this user only)")
+    elif relay.admin_key:
         lines.append(
             f"  admin key (created now, shown once; also in {key_path}): {relay.admin_key}"
         )
-    elif embedded and key_path.exists():
+    elif embedded and key_path.exists() and show_key:
         lines.append(f"  admin key: {key_path.read_text().strip()}  (from {key_path})")
     else:
         lines.append(f"  admin key: see {key_path} (or `relayd keys create --name me`)")
@@ -164,14 +170,13 @@ def _banner(config: Config, relay: Relay, extras: list[Extra], embedded: bool, t
     print("\n".join(lines), flush=True)
 
 
-class Extra:
+class Extra(Protocol):
     """Something started beside the relay (the demo modem simulator)."""
 
     backends: list[SimBackend]
 
     def describe(self) -> list[str]:
         """Lines for the start-up banner."""
-        return []
 
     async def stop(self) -> None:
         """Stop it after the relay stopped."""

@@ -85,28 +85,26 @@ class ChannelOutbox:
         """Take up what was queued for these channels before the last stop."""
         self._running = True
         for row in await self.store.messages.pending_outbound():
-            channel = row["channel"]
-            if channel == "sms" or row["status"] != "queued":
+            if row.channel == "sms" or row.status != "queued":
                 continue  # SMS is the outbox's; a torn send was failed as interrupted
-            if channel not in self._senders:
+            if row.channel not in self._senders:
                 _LOGGER.warning(
-                    "Message %d waits for channel %s, which is not configured", row["id"], channel
+                    "Message %d waits for channel %s, which is not configured",
+                    row.id,
+                    row.channel,
                 )
-                continue
-            message = await self.store.messages.get_message(row["org"], row["id"])
-            if message is None:
                 continue
             self.enqueue(
                 ChannelMessage(
-                    id=row["id"],
-                    org=row["org"],
-                    channel=channel,
-                    to=row["peer"],
-                    text=row["text"],
-                    subject=message["subject"],
-                    send_at=row["send_at"],
-                    expires_at=row["expires_at"],
-                    attempts=row["attempts"],
+                    id=row.id,
+                    org=row.org,
+                    channel=row.channel,
+                    to=row.peer,
+                    text=row.text,
+                    subject=row.subject,
+                    send_at=row.send_at,
+                    expires_at=row.expires_at,
+                    attempts=row.attempts,
                 )
             )
 

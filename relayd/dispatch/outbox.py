@@ -7,10 +7,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from relayd.bridges.base import OutboundSms, SendFailed, SimBackend, redelivers_by_id
+from relayd.bridges.base import OutboundSms, SendFailed, SimBackend
 from relayd.config import RoutingConfig
+from relayd.dispatch.lane import Lane
 from relayd.dispatch.queue import PendingQueue
 from relayd.dispatch.router import Pending, Router
 from relayd.numbers import mask_number
@@ -18,18 +18,6 @@ from relayd.store import Store
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_BACKOFF = 1.0  # seconds per attempt before a SIM that failed a message tries it again
-
-
-@dataclass
-class Lane:
-    """Per-SIM bookkeeping: in-flight sends, capacity and send-rate spacing."""
-
-    capacity: int = 1
-    min_interval: float = 0.0
-    load: int = 0
-    next_allowed: float = 0.0
-    sent: int = 0
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Outbox:
@@ -57,32 +45,49 @@ class Outbox:
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Fail what a crash tore, load what is queued, and start dispatching."""
-        torn = await self.store.messages.interrupt_in_flight(keep=redelivers_by_id)
-        if torn:
-            _LOGGER.warning(
-                "%d send(s) were in flight at the last stop: failed as interrupted", len(torn)
-            )
+        """Load what is queued (and what a stop tore), settle torn sends, start dispatching."""
         now = time.time()
+        torn_elsewhere: list[int] = []
         for row in await self.store.messages.pending_outbound():
-            if row["channel"] != "sms":
-                continue  # e-mail and notifications are the channel worker's
+            sending = row.status == "sending"
+            if row.channel != "sms" or (sending and not row.sim):
+                if sending:
+                    torn_elsewhere.append(row.id)  # e-mail, notify: no line dedupes them
+                continue  # queued e-mail and notifications are the channel worker's
             message = Pending(
-                id=row["id"],
-                org=row["org"],
-                peer=row["peer"],
-                text=row["text"],
-                sim_request=row["sim_request"],
-                send_at=row["send_at"],
-                expires_at=row["expires_at"],
-                delivery_report=bool(row["delivery_report"]),
-                force_gsm7=bool(row["force_gsm7"]),
-                attempts=row["attempts"],
-                resume_sim=row["sim"] if row["status"] == "sending" else None,
+                id=row.id,
+                org=row.org,
+                peer=row.peer,
+                text=row.text,
+                sim_request=row.sim_request,
+                send_at=row.send_at,
+                expires_at=row.expires_at,
+                delivery_report=row.delivery_report,
+                force_gsm7=row.force_gsm7,
+                attempts=row.attempts,
+                resume_sim=row.sim if sending else None,
             )
             self._pending.add(message, now)
+        await self._interrupt(torn_elsewhere)
+        for sim in self._sims():
+            await self.adopt(sim)
         self._task = asyncio.create_task(self._run(), name="relayd-outbox")
         self.wake()
+
+    async def adopt(self, sim: SimBackend) -> None:
+        """A SIM joined: what it had in flight at the last stop resumes or fails (SPEC §5).
+
+        A line that dedupes by message id gets those sends again; any other cannot tell
+        whether they went on air, so they fail as `interrupted` and are never resent.
+        """
+        if sim.redelivers_by_id:
+            self.wake()
+            return
+        sim_id = sim.info.id
+        torn = [p.id for p in self._pending.resumable() if p.resume_sim == sim_id]
+        for message_id in torn:
+            self._pending.discard(message_id)
+        await self._interrupt(torn)
 
     async def drain(self, grace: float) -> None:
         """Stop assigning; give in-flight sends `timeout` seconds, then cancel them."""
@@ -127,10 +132,7 @@ class Outbox:
         """The lane of a SIM, created on first use."""
         lane = self._lanes.get(sim.info.id)
         if lane is None:
-            capacity = int(getattr(sim, "max_in_flight", 1))
-            rate = float(getattr(sim, "rate_per_minute", 0) or 0)
-            lane = Lane(capacity=max(1, capacity), min_interval=60.0 / rate if rate else 0.0)
-            self._lanes[sim.info.id] = lane
+            lane = self._lanes[sim.info.id] = Lane.for_sim(sim)
         return lane
 
     def queued_count(self, org: str | None = None) -> int:
@@ -164,10 +166,7 @@ class Outbox:
         return self.lane(sim).load
 
     def _available(self, sim: SimBackend) -> bool:
-        lane = self.lane(sim)
-        return (
-            sim.info.online and lane.load < lane.capacity and lane.next_allowed <= time.monotonic()
-        )
+        return sim.info.online and self.lane(sim).ready(time.monotonic())
 
     async def _cycle(self) -> None:
         now = time.time()
@@ -185,7 +184,7 @@ class Outbox:
             # Left `sending` on a phone by a restart: only that SIM may have it (it dedupes
             # by id); its backend waits for the phone, so "online" does not matter here.
             owner = by_id.get(message.resume_sim or "")
-            if owner is not None:
+            if owner is not None and owner.redelivers_by_id:
                 self._pending.discard(message.id)
                 self._start_send(message, owner)
         by_org: dict[str, list[SimBackend]] = {}
@@ -208,8 +207,8 @@ class Outbox:
         next_due = self._pending.next_due()
         delays = [next_due - now] if next_due is not None else []
         if len(self._pending):
-            lanes = self._lanes.values()
-            delays += [ln.next_allowed - mono for ln in lanes if ln.next_allowed > mono]
+            tokens = (lane.wait_until(mono) for lane in self._lanes.values())
+            delays += [at - mono for at in tokens if at is not None]
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -218,8 +217,7 @@ class Outbox:
 
     def _start_send(self, message: Pending, sim: SimBackend) -> None:
         lane = self.lane(sim)
-        lane.load += 1
-        lane.next_allowed = time.monotonic() + lane.min_interval
+        lane.assign()
         task = asyncio.create_task(self._send(message, sim, lane), name=f"send-{message.id}")
         lane.tasks.add(task)
         task.add_done_callback(lane.tasks.discard)
@@ -227,6 +225,7 @@ class Outbox:
     async def _send(self, message: Pending, sim: SimBackend, lane: Lane) -> None:
         sim_id = sim.info.id
         resumed = message.resume_sim is not None
+        handed = False
         try:
             claimed = await self.store.messages.transition(
                 message.id,
@@ -247,6 +246,9 @@ class Outbox:
                 delivery_report=message.delivery_report,
                 redelivery=resumed,
             )
+            handed = True
+            if lane.hand_off() and len(self._pending):
+                self.wake()  # the lane's next token time is known now: set the timer
             try:
                 receipt = await sim.send(sms)
             except SendFailed as exc:
@@ -271,8 +273,17 @@ class Outbox:
                 "Message %d sent to %s via %s", message.id, mask_number(message.peer), sim_id
             )
         finally:
-            lane.load -= 1
+            lane.finish(handed=handed)
             self.wake()
+
+    async def _interrupt(self, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        failed = await self.store.messages.interrupt(message_ids)
+        if failed:
+            _LOGGER.warning(
+                "%d send(s) were in flight at the last stop: failed as interrupted", len(failed)
+            )
 
     async def _on_failure(self, message: Pending, sim_id: str, exc: SendFailed) -> None:
         message.resume_sim = None

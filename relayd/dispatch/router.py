@@ -42,9 +42,8 @@ def sim_matches(backend: SimBackend, wanted: str) -> bool:
 class Router:
     """Chooses among the SIMs of a message's org that can take work now."""
 
-    def __init__(self, config: RoutingConfig, priority_of: Callable[[SimBackend], int]) -> None:
+    def __init__(self, config: RoutingConfig) -> None:
         self.config = config
-        self._priority_of = priority_of
         self._rotation: dict[str, itertools.count[int]] = {}
         self._sticky: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -103,5 +102,5 @@ class Router:
         if not ready:
             return None
         if self.config.policy == "priority":
-            return max(ready, key=lambda s: (self._priority_of(s), -load(s)))
+            return max(ready, key=lambda s: (s.priority, -load(s)))
         return min(ready, key=lambda s: (load(s), s.info.id))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from relayd.bridges.base import DeliveryReport, InboundSms, SimBackend, SimInfo
@@ -13,40 +14,27 @@ from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.numbers import mask_number
 from relayd.store import Store
-from relayd.store.repo import record_event
-from relayd.store.rows import iso
 
 _LOGGER = logging.getLogger(__name__)
 PARTIAL_SWEEP_SECONDS = 30.0
 
 
-def sim_json(info: SimInfo, queue_depth: int) -> dict[str, Any]:
-    """A SIM as GET /api/v1/sims shows it."""
-    return {
-        "id": info.id,
-        "kind": info.kind,
-        "name": info.name,
-        "org": info.org,
-        "number": info.number,
-        "operator": info.operator,
-        "signal": info.signal,
-        "signal_dbm": info.signal_dbm,
-        "registered": info.registered,
-        "roaming": info.roaming,
-        "online": info.online,
-        "online_since": iso(info.online_since.timestamp()) if info.online_since else None,
-        "slot": info.slot,
-        "state": info.state,
-        "state_detail": info.state_detail,
-        "queue_depth": queue_depth,
-    }
-
-
 class SimRegistry:
-    """Owns the backends and is their BackendEvents sink."""
+    """Owns the backends and is their BackendEvents sink.
 
-    def __init__(self, store: Store, router: Router, multipart_wait: float) -> None:
+    `describe` shapes a SIM (and its queue depth) for the `sim.*` events; the composition
+    root hands in the API's presenter so an event reads like `GET /api/v1/sims`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        multipart_wait: float,
+        describe: Callable[[SimInfo, int], dict[str, Any]],
+    ) -> None:
         self.store = store
+        self.describe = describe
         self.router = router
         self.multipart_wait = multipart_wait
         self.outbox: Outbox | None = None
@@ -70,8 +58,10 @@ class SimRegistry:
         return self._backends.get(sim_id)
 
     async def add(self, backend: SimBackend) -> None:
-        """Register and start a backend."""
+        """Register and start a backend; settle what it had in flight at the last stop."""
         self._backends[backend.info.id] = backend
+        if self.outbox is not None:
+            await self.outbox.adopt(backend)
         await backend.start(self)
         self.on_sim_changed(backend.info.id)
 
@@ -83,11 +73,9 @@ class SimRegistry:
 
     async def start(self) -> None:
         """Seed sticky routing from the store and start the partial-multipart sweeper."""
-        from relayd.store.repo import recent_senders
-
-        for row in await recent_senders(self.store.db):
-            if row["sim"]:
-                self.router.remember_sender(row["org"], row["peer"], row["sim"])
+        for sender in await self.store.messages.recent_senders():
+            if sender.sim:
+                self.router.remember_sender(sender.org, sender.peer, sender.sim)
         self._sweeper = asyncio.create_task(self._sweep_partials(), name="relayd-partials")
 
     async def stop(self) -> None:
@@ -178,7 +166,7 @@ class SimRegistry:
         else:
             kind = "sim.updated"
         depth = self.outbox.queue_depth(backend) if self.outbox else 0
-        self._spawn(record_event(self.store.db, info.org, kind, sim_json(info, depth)))
+        self._spawn(self.store.events.record(info.org, kind, self.describe(info, depth)))
         if info.online and self.outbox is not None:
             self.outbox.wake()
 
@@ -196,8 +184,8 @@ class SimRegistry:
                 for message in await self.store.inbound.flush_stale(self.multipart_wait):
                     _LOGGER.warning(
                         "Multipart SMS %d from %s stored with parts missing",
-                        message["id"],
-                        mask_number(message["peer"]),
+                        message.id,
+                        mask_number(message.peer),
                     )
             except Exception:
                 _LOGGER.exception("Sweeping partial multipart messages failed")

@@ -9,14 +9,14 @@ left in flight by a restart reaches the phone again under the same id (the app d
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
 from relayd.store.keys import ensure_org_in, hash_secret
+from relayd.store.records import MessageRow, Record, StatusChange, message_row
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,17 @@ class AsgSendRow:
     device: str
 
 
-def _device(row: sqlite3.Row) -> AsgDeviceRow:
+@dataclass(frozen=True)
+class AsgWebhookRow:
+    """A webhook the 3rd-party API registered; `device` None: every phone of the org."""
+
+    id: str
+    device: str | None
+    url: str
+    event: str
+
+
+def _device(row: Record) -> AsgDeviceRow:
     try:
         cards = json.loads(row["sim_cards"])
     except (TypeError, ValueError):
@@ -77,7 +87,7 @@ def _device(row: sqlite3.Row) -> AsgDeviceRow:
 class AsgStore:
     """All SQL of the app bridge."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     # --- accounts -------------------------------------------------------------------
@@ -85,7 +95,7 @@ class AsgStore:
     async def create_account(self, org: str, login: str, password_hash: str) -> bool:
         """A new account of `org`; False when the login is taken."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             ensure_org_in(tx, org)
             cursor = tx.execute(
                 "INSERT INTO asg_accounts (login, org, password_hash, created_at) "
@@ -106,7 +116,7 @@ class AsgStore:
     async def set_password(self, login: str, password_hash: str) -> None:
         """Replace an account's password."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute(
                 "UPDATE asg_accounts SET password_hash = ? WHERE login = ?", (password_hash, login)
             )
@@ -143,7 +153,7 @@ class AsgStore:
             now,
         )
 
-        def op(tx: Tx) -> AsgDeviceRow:
+        def op(tx: Transaction) -> AsgDeviceRow:
             tx.execute(
                 "INSERT INTO asg_devices (id, org, login, name, token_hash, signing_key, "
                 "push_token, sim_cards, created_at, updated_at, last_seen_at) "
@@ -182,7 +192,7 @@ class AsgStore:
     ) -> None:
         """PATCH /device: the push token and (when sent) the SIM cards."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             now = time.time()
             tx.execute(
                 "UPDATE asg_devices SET push_token = ?, updated_at = ?, last_seen_at = ? "
@@ -200,7 +210,7 @@ class AsgStore:
     async def touch(self, device_id: str, at: float) -> None:
         """Note when the device was last heard from."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute("UPDATE asg_devices SET last_seen_at = ? WHERE id = ?", (at, device_id))
 
         await self.db.write(op)
@@ -208,7 +218,7 @@ class AsgStore:
     async def revoke_device(self, device_id: str, org: str) -> bool:
         """Unregister a device of `org`: its token stops working for good."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "UPDATE asg_devices SET revoked_at = ?, token_hash = NULL "
                 "WHERE id = ? AND org = ? AND revoked_at IS NULL",
@@ -223,7 +233,7 @@ class AsgStore:
     async def new_send(self, ext_id: str, message_id: int, device: str) -> None:
         """Record a fresh hand-over id (before the phone can see it)."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute(
                 "INSERT INTO asg_sends (ext_id, message_id, device, created_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -249,50 +259,49 @@ class AsgStore:
         )
         return None if row is None else AsgSendRow(row[0], int(row[1]), row[2])
 
-    async def messages_of_request(self, org: str, idempotency_key: str) -> list[dict[str, Any]]:
+    async def messages_of_request(self, org: str, idempotency_key: str) -> list[MessageRow]:
         """The messages one 3rd-party request created (one per recipient), with history."""
         rows = await self.db.fetchall(
-            "SELECT id, peer, sim, status, error, created_at FROM messages "
-            "WHERE org = ? AND idempotency_key = ? ORDER BY batch_index",
+            "SELECT * FROM messages WHERE org = ? AND idempotency_key = ? ORDER BY batch_index",
             (org, idempotency_key),
         )
         return await self._with_history(rows)
 
-    async def message_by_id(self, org: str, message_id: int) -> list[dict[str, Any]]:
+    async def message_by_id(self, org: str, message_id: int) -> list[MessageRow]:
         """One outbound message (as a one-item request), or an empty list."""
         rows = await self.db.fetchall(
-            "SELECT id, peer, sim, status, error, created_at FROM messages "
-            "WHERE org = ? AND id = ? AND direction = 'out'",
+            "SELECT * FROM messages WHERE org = ? AND id = ? AND direction = 'out'",
             (org, message_id),
         )
         return await self._with_history(rows)
 
-    async def _with_history(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    async def _with_history(self, rows: Sequence[Record]) -> list[MessageRow]:
         out = []
         for row in rows:
             history = await self.db.fetchall(
-                "SELECT status, at FROM message_history WHERE message_id = ? ORDER BY id",
+                "SELECT status, at, error FROM message_history WHERE message_id = ? ORDER BY id",
                 (row["id"],),
             )
-            out.append(dict(row) | {"history": [(h[0], h[1]) for h in history]})
+            changes = tuple(StatusChange(h["status"], h["at"], h["error"]) for h in history)
+            out.append(message_row(row, changes))
         return out
 
     # --- webhooks the 3rd-party API registered (the phones call them) ---------------
 
-    async def webhooks(self, org: str) -> list[dict[str, Any]]:
+    async def webhooks(self, org: str) -> list[AsgWebhookRow]:
         """Webhooks of `org`, oldest first."""
         rows = await self.db.fetchall(
             "SELECT id, device, url, event FROM asg_webhooks WHERE org = ? ORDER BY created_at, id",
             (org,),
         )
-        return [dict(r) for r in rows]
+        return [AsgWebhookRow(r["id"], r["device"], r["url"], r["event"]) for r in rows]
 
     async def put_webhook(
         self, org: str, webhook_id: str, device: str | None, url: str, event: str
     ) -> None:
         """Create or replace (same id) a webhook."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute(
                 "INSERT INTO asg_webhooks (org, id, device, url, event, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(org, id) DO UPDATE SET "
@@ -305,7 +314,7 @@ class AsgStore:
     async def delete_webhook(self, org: str, webhook_id: str) -> bool:
         """Remove a webhook; False when there was none."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "DELETE FROM asg_webhooks WHERE org = ? AND id = ?", (org, webhook_id)
             )

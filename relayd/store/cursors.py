@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
 
 
 class CursorStore:
     """One cursor per (API key, name); a name lets several agents share a key."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     async def get(self, key_id: int, name: str) -> int:
@@ -23,7 +23,7 @@ class CursorStore:
     async def advance(self, key_id: int, name: str, last_id: int) -> None:
         """Move the cursor forward (never back: two polls at once may finish in any order)."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute(
                 "INSERT INTO poll_cursors (key_id, name, last_id, updated_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (key_id, name) DO UPDATE SET "

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,8 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
+from relayd.store.backend import CommitListener, ConstraintViolated, Params
+from relayd.store.records import EventRow
 from relayd.store.schema import MIGRATIONS
 
 _LOGGER = logging.getLogger(__name__)
@@ -36,21 +38,36 @@ class Tx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.events: list[dict[str, Any]] = []
+        self.events: list[EventRow] = []
 
-    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
         """Run one statement inside the batch's transaction."""
-        return self.conn.execute(sql, params)
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise ConstraintViolated(str(exc)) from exc
+
+    def insert(self, sql: str, params: Params = ()) -> int | None:
+        """Run an INSERT of one row; its new `id`, or None when a conflict clause skipped it."""
+        cursor = self.execute(sql, params)
+        return cursor.lastrowid if cursor.rowcount > 0 else None
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for each parameter set, inside the batch's transaction."""
+        try:
+            self.conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise ConstraintViolated(str(exc)) from exc
 
 
-WriteFunc = Callable[[Tx], T]
+WriteFunc = Callable[[Tx], T]  # ops typed with `backend.Transaction` fit too
 
 
 @dataclass
 class _Job(Generic[T]):
     func: WriteFunc[T]
     future: asyncio.Future[T]
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
 
 
 def connect_sync(path: str) -> sqlite3.Connection:
@@ -83,7 +100,7 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 class Database:
-    """The relay's SQLite file: a batching writer and an async reader."""
+    """The relay's SQLite file: a batching writer and an async reader (a `Backend`)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -92,7 +109,7 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relayd-writer")
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._on_commit: list[Callable[[list[dict[str, Any]]], None]] = []
+        self._on_commit: list[CommitListener] = []
         self.commits = 0
         self.writes = 0
 
@@ -129,7 +146,7 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
 
-    def add_commit_listener(self, listener: Callable[[list[dict[str, Any]]], None]) -> None:
+    def add_commit_listener(self, listener: CommitListener) -> None:
         """Called in the event loop with the events of every committed batch, in id order."""
         self._on_commit.append(listener)
 
@@ -163,7 +180,7 @@ class Database:
                 batch.append(self._queue.get_nowait())
             try:
                 results = await loop.run_in_executor(self._executor, self._run_batch, batch)
-                events: list[dict[str, Any]] = []
+                events: list[EventRow] = []
                 for job, (ok, value) in zip(batch, results, strict=True):
                     if job.future.done():
                         continue

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from relayd.store.db import Database, Tx
-from relayd.store.rows import emit, message_json
+from relayd.store.backend import Backend, Transaction
+from relayd.store.records import MessageRow
+from relayd.store.rows import MessageShape, insert_message_in
 
 MISSING_PART = "[…]"
 # Reassembled parts are kept this long so a part read twice is not taken for a new message.
@@ -16,8 +17,9 @@ ASSEMBLED_KEEP_SECONDS = 2 * 86400
 class InboundStore:
     """Stores what SIMs receive; whole messages come out once, parts are held until complete."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend, shape: MessageShape) -> None:
         self.db = db
+        self.shape = shape
 
     async def store(
         self,
@@ -30,32 +32,42 @@ class InboundStore:
         received_at: float | None,
         external_id: str | None,
         concat: tuple[int, int, int] | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> MessageRow | None:
         """Store one SMS or part; return the message when a whole new one is now stored."""
 
-        def op(tx: Tx) -> dict[str, Any] | None:
+        def op(tx: Transaction) -> MessageRow | None:
             if concat is None or concat[1] <= 1 or not 1 <= concat[2] <= concat[1]:
                 # Not a part of anything (23.040: a bad sequence number voids the element):
                 # a message of its own, so its text is neither lost nor spliced into another.
                 return _insert_received(
-                    tx, org, sim, sender, text, encoding, received_at, external_id, partial=False
+                    tx,
+                    self.shape,
+                    org,
+                    sim,
+                    sender,
+                    text,
+                    encoding,
+                    received_at,
+                    external_id,
+                    partial=False,
                 )
             reference, total, seq = concat
             cursor = tx.execute(
-                "INSERT OR IGNORE INTO inbound_parts (org, sim, sender, reference, total, seq, "
-                "text, encoding, received_at, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO inbound_parts (org, sim, sender, reference, total, seq, text, "
+                "encoding, received_at, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (org, sim, sender, reference, total, seq, text, encoding, received_at, time.time()),
             )
             if cursor.rowcount == 0:
                 return None  # this part was seen before
-            return _assemble(tx, (org, sim, sender, reference, total), partial=False)
+            return _assemble(tx, self.shape, (org, sim, sender, reference, total), partial=False)
 
         return await self.db.write(op)
 
-    async def flush_stale(self, older_than: float) -> list[dict[str, Any]]:
+    async def flush_stale(self, older_than: float) -> list[MessageRow]:
         """Give up on multipart messages waiting longer than `older_than` seconds: store partial."""
 
-        def op(tx: Tx) -> list[dict[str, Any]]:
+        def op(tx: Transaction) -> list[MessageRow]:
             now = time.time()
             tx.execute(
                 "DELETE FROM inbound_parts WHERE message_id IS NOT NULL AND first_seen < ?",
@@ -69,7 +81,7 @@ class InboundStore:
             ).fetchall()
             out = []
             for group in groups:
-                message = _assemble(tx, tuple(group), partial=True)
+                message = _assemble(tx, self.shape, tuple(group), partial=True)
                 if message is not None:
                     out.append(message)
             return out
@@ -77,7 +89,9 @@ class InboundStore:
         return await self.db.write(op)
 
 
-def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> dict[str, Any] | None:
+def _assemble(
+    tx: Transaction, shape: MessageShape, group: tuple[Any, ...], *, partial: bool
+) -> MessageRow | None:
     org, sim, sender, _reference, total = group
     where = (
         "org = ? AND sim = ? AND sender = ? AND reference = ? AND total = ? AND message_id IS NULL"
@@ -95,6 +109,7 @@ def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> dict[str, Any
     times = [p["received_at"] for p in parts if p["received_at"] is not None]
     message = _insert_received(
         tx,
+        shape,
         org,
         sim,
         sender,
@@ -106,12 +121,13 @@ def _assemble(tx: Tx, group: tuple[Any, ...], *, partial: bool) -> dict[str, Any
         parts=total,
     )
     assert message is not None
-    tx.execute(f"UPDATE inbound_parts SET message_id = ? WHERE {where}", (message["id"], *group))  # noqa: S608
+    tx.execute(f"UPDATE inbound_parts SET message_id = ? WHERE {where}", (message.id, *group))  # noqa: S608
     return message
 
 
 def _insert_received(
-    tx: Tx,
+    tx: Transaction,
+    shape: MessageShape,
     org: str,
     sim: str,
     sender: str,
@@ -122,9 +138,9 @@ def _insert_received(
     *,
     partial: bool,
     parts: int = 1,
-) -> dict[str, Any] | None:
+) -> MessageRow | None:
     now = time.time()
-    values = {
+    values: dict[str, Any] = {
         "org": org,
         "direction": "in",
         "channel": "sms",
@@ -134,31 +150,10 @@ def _insert_received(
         "parts": parts,
         "encoding": encoding,
         "status": "received",
-        "error": None,
-        "idempotency_key": None,
-        "source": None,
-        "subject": None,
         "created_at": now,
-        "send_at": None,
-        "expires_at": None,
-        "sent_at": None,
-        "delivered_at": None,
         "received_at": received_at if received_at is not None else now,
         "partial": int(partial),
         "external_id": external_id,
     }
-    cursor = tx.execute(
-        f"INSERT OR IGNORE INTO messages ({', '.join(values)}) "  # noqa: S608 - fixed names
-        f"VALUES ({', '.join(':' + k for k in values)})",
-        values,
-    )
-    if cursor.rowcount == 0:
-        return None  # the same SMS was stored before (dedupe on external_id)
-    values["id"] = int(cursor.lastrowid or 0)
-    tx.execute(
-        "INSERT INTO message_history (message_id, status, at) VALUES (?, 'received', ?)",
-        (values["id"], now),
-    )
-    message = message_json(values)
-    emit(tx, org, "sms.received", message, now)
-    return message
+    # Ignored (None): the same SMS was stored before (dedupe on external_id).
+    return insert_message_in(tx, values, shape, or_ignore=True)

@@ -1,26 +1,34 @@
-"""Orgs and API keys. Keys are random and stored only as SHA-256 digests."""
+"""Orgs and API keys. Keys are random and stored only as SHA-256 digests; org secrets
+(chosen by people) as salted scrypt."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from relayd.store.db import Database, Tx
-from relayd.store.rows import iso
+from relayd.passwords import hash_password, is_password_hash, verify_nothing, verify_password
+from relayd.store.backend import Backend, Transaction
+from relayd.store.records import Record
 
 KEY_PREFIX = "rk_"
 SCOPES = ("send", "read", "admin")
+VERIFIED_MAX = 1000  # org secrets remembered as checked (against the exact stored hash)
 
 
 def hash_secret(secret: str) -> str:
     """Digest of a high-entropy secret (keys, tokens): SHA-256 is enough, no stretching needed."""
     # surrogateescape: header bytes that are not UTF-8 reach us as lone surrogates
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def hash_org_secret(secret: str) -> str:
+    """scrypt over the secret's SHA-256 (the form old unsalted digests migrate to)."""
+    return hash_password(hash_secret(secret))
 
 
 @dataclass(frozen=True)
@@ -43,23 +51,8 @@ class ApiKey:
         """Admin implies every scope."""
         return scope in self.scopes or "admin" in self.scopes
 
-    def public(self) -> dict[str, object]:
-        """What the API shows of a key: never the secret or its hash."""
-        return {
-            "id": self.id,
-            "org": self.org,
-            "name": self.name,
-            "prefix": self.prefix,
-            "scopes": sorted(self.scopes),
-            "allowlist": list(self.allowlist),
-            "rate_limit": self.rate_limit,
-            "created_at": iso(self.created_at),
-            "revoked": self.revoked_at is not None,
-            "last_used_at": iso(self.last_used_at),
-        }
 
-
-def _key_from_row(row: sqlite3.Row) -> ApiKey:
+def _key_from_row(row: Record) -> ApiKey:
     return ApiKey(
         id=row["id"],
         org=row["org"],
@@ -75,17 +68,17 @@ def _key_from_row(row: sqlite3.Row) -> ApiKey:
     )
 
 
-def ensure_org_in(tx: Tx, org: str, secret: str | None = None) -> None:
-    """Create `org` if missing (and set its phone secret when given)."""
+def ensure_org_in(tx: Transaction, org: str, secret_hash: str | None = None) -> None:
+    """Create `org` if missing (and set its phone secret's `hash_org_secret` when given)."""
     tx.execute(
         "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET secret_hash = COALESCE(excluded.secret_hash, secret_hash)",
-        (org, hash_secret(secret) if secret else None, time.time()),
+        (org, secret_hash, time.time()),
     )
 
 
 def insert_key_in(
-    tx: Tx,
+    tx: Transaction,
     org: str,
     name: str,
     scopes: Sequence[str],
@@ -98,7 +91,7 @@ def insert_key_in(
     ensure_org_in(tx, org)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     now = time.time()
-    cursor = tx.execute(
+    key_id = tx.insert(
         "INSERT INTO api_keys (org, name, prefix, hash, scopes, allowlist, rate_limit, "
         "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -114,7 +107,7 @@ def insert_key_in(
         ),
     )
     key = ApiKey(
-        int(cursor.lastrowid or 0),
+        int(key_id or 0),
         org,
         name,
         secret[:10],
@@ -132,27 +125,58 @@ def insert_key_in(
 class KeyStore:
     """Orgs and keys, for the API and for the offline `relayd keys` commands."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
+        self._verified: dict[str, str] = {}  # digest of (org, secret) -> stored hash it matched
 
     async def ensure_org(self, org: str, secret: str | None = None) -> None:
-        """Create the org if it does not exist yet."""
+        """Create the org if it does not exist yet (and set its phone secret when given)."""
+        hashed = await asyncio.to_thread(hash_org_secret, secret) if secret else None
 
-        def op(tx: Tx) -> None:
-            ensure_org_in(tx, org, secret)
+        def op(tx: Transaction) -> None:
+            ensure_org_in(tx, org, hashed)
 
         await self.db.write(op)
+
+    async def upgrade_org_secrets(self) -> int:
+        """Migrate unsalted SHA-256 org secrets to `hash_org_secret` form (they keep working)."""
+        rows = await self.db.fetchall(
+            "SELECT id, secret_hash FROM orgs WHERE secret_hash IS NOT NULL"
+        )
+        legacy = [
+            (r["id"], r["secret_hash"]) for r in rows if not is_password_hash(r["secret_hash"])
+        ]
+        upgraded = [(await asyncio.to_thread(hash_password, old), org, old) for org, old in legacy]
+
+        def op(tx: Transaction) -> int:
+            for params in upgraded:
+                tx.execute(
+                    "UPDATE orgs SET secret_hash = ? WHERE id = ? AND secret_hash = ?", params
+                )
+            return len(upgraded)
+
+        return await self.db.write(op) if upgraded else 0
 
     async def org_exists(self, org: str) -> bool:
         """Whether `org` is known."""
         return await self.db.fetchone("SELECT 1 FROM orgs WHERE id = ?", (org,)) is not None
 
     async def org_secret_matches(self, org: str, secret: str) -> bool:
-        """Constant-time check of an org's phone secret."""
+        """Check an org's phone secret (scrypt, once per secret and stored hash)."""
         row = await self.db.fetchone("SELECT secret_hash FROM orgs WHERE id = ?", (org,))
-        if row is None or row["secret_hash"] is None:
+        stored = None if row is None else row["secret_hash"]
+        if stored is None:
+            await asyncio.to_thread(verify_nothing, secret)  # as slow as a wrong secret
             return False
-        return secrets.compare_digest(row["secret_hash"], hash_secret(secret))
+        seen = hashlib.sha256(f"{org}\0{secret}".encode()).hexdigest()
+        if self._verified.get(seen) == stored:  # a new secret has a new salt: no stale hit
+            return True
+        if not await asyncio.to_thread(verify_password, hash_secret(secret), stored):
+            return False
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[seen] = stored
+        return True
 
     async def create_key(
         self,
@@ -166,7 +190,7 @@ class KeyStore:
     ) -> tuple[ApiKey, str]:
         """Create a key; return it and its secret."""
 
-        def op(tx: Tx) -> tuple[ApiKey, str]:
+        def op(tx: Transaction) -> tuple[ApiKey, str]:
             return insert_key_in(
                 tx,
                 org,
@@ -189,6 +213,11 @@ class KeyStore:
             return None
         return _key_from_row(row)
 
+    async def data_version(self) -> int:
+        """SQLite's counter of commits by other connections (this relay's writer, the CLI)."""
+        row = await self.db.fetchone("PRAGMA data_version")
+        return int(row[0]) if row is not None else 0
+
     async def list_keys(self, org: str | None = None) -> list[ApiKey]:
         """Keys of one org, or all."""
         if org is None:
@@ -202,7 +231,7 @@ class KeyStore:
     async def revoke_key(self, key_id: int, org: str | None = None) -> bool:
         """Revoke a key (of `org` when given); False when there is no such active key."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
                 "AND (? IS NULL OR org = ?)",
@@ -215,7 +244,7 @@ class KeyStore:
     async def touch(self, key_id: int, at: float) -> None:
         """Record when a key was last used."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (at, key_id))
 
         await self.db.write(op)

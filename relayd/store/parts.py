@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from relayd.store.db import Tx
-from relayd.store.rows import transition_in
+from relayd.store.backend import Transaction
+from relayd.store.records import MessageRow
+from relayd.store.rows import MessageShape, transition_in
 
 # Reports are paired with parts sent at most this long ago (networks retry for days).
 REPORT_WINDOW = 3 * 86400.0
@@ -15,15 +15,19 @@ REPORT_WINDOW = 3 * 86400.0
 EARLY_REPORT_WINDOW = 600.0
 
 
-def record_parts_in(tx: Tx, message_id: int, sim: str, references: Sequence[int]) -> None:
+def record_parts_in(
+    tx: Transaction, shape: MessageShape, message_id: int, sim: str, references: Sequence[int]
+) -> None:
     """Store each part's reference, move the message to `sent`, pair reports that came early."""
     now = time.time()
-    tx.conn.executemany(
-        "INSERT OR REPLACE INTO message_parts (message_id, seq, sim, reference, status, "
-        "sent_at) VALUES (?, ?, ?, ?, 'sent', ?)",
+    tx.executemany(
+        "INSERT INTO message_parts (message_id, seq, sim, reference, status, sent_at) "
+        "VALUES (?, ?, ?, ?, 'sent', ?) ON CONFLICT (message_id, seq) DO UPDATE SET "
+        "sim = excluded.sim, reference = excluded.reference, status = excluded.status, "
+        "sent_at = excluded.sent_at, reported_at = NULL, detail = NULL",
         [(message_id, seq, sim, ref, now) for seq, ref in enumerate(references, 1)],
     )
-    transition_in(tx, message_id, "sent", sim=sim, only_from=("sending",))
+    transition_in(tx, shape, message_id, "sent", sim=sim, only_from=("sending",))
     if not references:
         return
     # Reports for early parts can come back while later parts are still going out.
@@ -38,6 +42,7 @@ def record_parts_in(tx: Tx, message_id: int, sim: str, references: Sequence[int]
         tx.execute("DELETE FROM unmatched_reports WHERE id = ?", (report["id"],))
         apply_report_in(
             tx,
+            shape,
             sim,
             report["reference"],
             report["recipient"],
@@ -49,7 +54,8 @@ def record_parts_in(tx: Tx, message_id: int, sim: str, references: Sequence[int]
 
 
 def apply_report_in(
-    tx: Tx,
+    tx: Transaction,
+    shape: MessageShape,
     sim: str,
     reference: int,
     recipient: str,
@@ -58,7 +64,7 @@ def apply_report_in(
     detail: str,
     window: float = REPORT_WINDOW,
     keep_unmatched: bool = True,
-) -> dict[str, Any] | None:
+) -> MessageRow | None:
     """Mark the matching part; the message is `delivered` when all parts are, or `failed`.
 
     A report that matches no part yet is kept (`keep_unmatched`) for record_parts_in.
@@ -87,7 +93,7 @@ def apply_report_in(
     message_id = part["message_id"]
     if not delivered:
         return transition_in(
-            tx, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
+            tx, shape, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
         )
     remaining = tx.execute(
         "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'delivered'",
@@ -95,4 +101,4 @@ def apply_report_in(
     ).fetchone()[0]
     if remaining:
         return None
-    return transition_in(tx, message_id, "delivered", only_from=("sent",))
+    return transition_in(tx, shape, message_id, "delivered", only_from=("sent",))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from relayd.store.db import Database, Tx
-from relayd.store.keys import ensure_org_in, hash_secret
+from relayd.store.backend import Backend, Transaction
+from relayd.store.keys import ensure_org_in, hash_org_secret, hash_secret
+from relayd.store.records import Record
 
 TOKEN_PREFIX = "pt_"  # noqa: S105 - the prefix of device tokens, not a secret
 
@@ -36,7 +37,7 @@ class PhoneDeviceRow:
     slots: tuple[PhoneSlot, ...] = ()
 
 
-def _device(row: sqlite3.Row, slots: Sequence[PhoneSlot] = ()) -> PhoneDeviceRow:
+def _device(row: Record, slots: Sequence[PhoneSlot] = ()) -> PhoneDeviceRow:
     return PhoneDeviceRow(
         id=row["id"],
         org=row["org"],
@@ -51,14 +52,14 @@ def _device(row: sqlite3.Row, slots: Sequence[PhoneSlot] = ()) -> PhoneDeviceRow
 class PhoneStore:
     """Devices, their tokens and slots; org creation by the first phone (`allow_new_orgs`)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     async def pair(self, org: str, name: str, device_id: str) -> tuple[PhoneDeviceRow, str]:
         """Create a device with a fresh token (and the org if needed); the token is shown once."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(24)
 
-        def op(tx: Tx) -> PhoneDeviceRow:
+        def op(tx: Transaction) -> PhoneDeviceRow:
             ensure_org_in(tx, org)
             now = time.time()
             tx.execute(
@@ -82,12 +83,13 @@ class PhoneStore:
 
     async def create_org(self, org: str, secret: str) -> bool:
         """Create `org` with this phone secret; False when it exists already (nothing changes)."""
+        hashed = await asyncio.to_thread(hash_org_secret, secret)
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(id) DO NOTHING",
-                (org, hash_secret(secret), time.time()),
+                (org, hashed, time.time()),
             )
             return cursor.rowcount > 0
 
@@ -98,7 +100,7 @@ class PhoneStore:
     ) -> None:
         """Record a device seen now and the slots it reported (replacing the previous list)."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             now = time.time()
             tx.execute(
                 "INSERT INTO phone_devices (id, org, name, created_at, last_seen_at) "
@@ -106,7 +108,7 @@ class PhoneStore:
                 (device_id, org, name, now, now, now),
             )
             tx.execute("DELETE FROM phone_sims WHERE device = ?", (device_id,))
-            tx.conn.executemany(
+            tx.executemany(
                 "INSERT INTO phone_sims (device, slot, number, carrier, updated_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(device_id, s.slot, s.number, s.carrier, now) for s in slots],
@@ -117,7 +119,7 @@ class PhoneStore:
     async def touch(self, device_id: str) -> None:
         """Note that a device was connected until now."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             tx.execute(
                 "UPDATE phone_devices SET last_seen_at = ? WHERE id = ?", (time.time(), device_id)
             )
@@ -147,7 +149,7 @@ class PhoneStore:
     async def revoke(self, device_id: str, org: str) -> bool:
         """Revoke a device of `org` (its token stops working, its slots are forgotten)."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             tx.execute("DELETE FROM phone_sims WHERE device = ?", (device_id,))
             # A phone known only by the org secret is forgotten (it may connect again);
             # a paired one keeps its row, so its token can never be reused.

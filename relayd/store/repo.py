@@ -1,17 +1,22 @@
-"""The repository: every SQL statement of relayd lives here or in db.py/schema.py."""
+"""Messages: outbound creation, state changes, reads. Their SQL lives here and in rows.py."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, ConstraintViolated, Transaction
 from relayd.store.parts import apply_report_in, record_parts_in
-from relayd.store.rows import emit, iso, message_json, transition_in
+from relayd.store.records import (
+    ConversationRow,
+    MessageRow,
+    RecentSender,
+    StatusChange,
+    StatusCount,
+    message_row,
+)
+from relayd.store.rows import MessageShape, insert_message_in, transition_in
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class NewMessage:
 class Created:
     """The outcome of one accepted message: the stored row and whether it is new."""
 
-    message: dict[str, Any]
+    message: MessageRow
     created: bool
     request_hash: str | None
 
@@ -48,8 +53,9 @@ class IdempotencyConflict(Exception):
 class MessageStore:
     """Messages, their history, parts and events."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend, shape: MessageShape) -> None:
         self.db = db
+        self.shape = shape  # a message as its events carry it
 
     # --- outbound -------------------------------------------------------------------
 
@@ -63,7 +69,7 @@ class MessageStore:
     ) -> list[Created]:
         """Store messages as `queued` (one per recipient) or replay an idempotent request."""
 
-        def replay(tx: Tx) -> list[Created] | None:
+        def replay(tx: Transaction) -> list[Created] | None:
             rows = tx.execute(
                 "SELECT * FROM messages WHERE org = ? AND idempotency_key = ? ORDER BY batch_index",
                 (org, idempotency_key),
@@ -72,19 +78,19 @@ class MessageStore:
                 return None
             if rows[0]["request_hash"] != request_hash:
                 raise IdempotencyConflict(str(idempotency_key))
-            return [Created(message_json(r), False, r["request_hash"]) for r in rows]
+            return [Created(message_row(r), False, r["request_hash"]) for r in rows]
 
-        def op(tx: Tx) -> list[Created]:
+        def op(tx: Transaction) -> list[Created]:
             try:
                 return insert(tx)
-            except sqlite3.IntegrityError:
+            except ConstraintViolated:
                 # The unique index on the key found an earlier request: replay it. (Cheaper
                 # than a lookup before every insert; SQLite undoes only the failed statement.)
                 if idempotency_key is None or (replayed := replay(tx)) is None:
                     raise
                 return replayed
 
-        def insert(tx: Tx) -> list[Created]:
+        def insert(tx: Transaction) -> list[Created]:
             now = time.time()
             out = []
             for index, item in enumerate(items):
@@ -94,12 +100,10 @@ class MessageStore:
                     "channel": item.channel,
                     "peer": item.peer,
                     "text": item.text,
-                    "sim": None,
                     "sim_request": item.sim_request,
                     "parts": item.parts,
                     "encoding": item.encoding,
                     "status": "queued",
-                    "error": None,
                     "idempotency_key": idempotency_key,
                     "request_hash": request_hash,
                     "batch_index": index,
@@ -110,23 +114,9 @@ class MessageStore:
                     "created_at": now,
                     "send_at": item.send_at,
                     "expires_at": item.expires_at,
-                    "sent_at": None,
-                    "delivered_at": None,
-                    "received_at": None,
-                    "partial": 0,
                 }
-                cursor = tx.execute(
-                    f"INSERT INTO messages ({', '.join(values)}) "  # noqa: S608 - fixed names
-                    f"VALUES ({', '.join(':' + k for k in values)})",
-                    values,
-                )
-                values["id"] = int(cursor.lastrowid or 0)
-                tx.execute(
-                    "INSERT INTO message_history (message_id, status, at) VALUES (?, 'queued', ?)",
-                    (values["id"], now),
-                )
-                message = message_json(values)
-                emit(tx, org, "sms.queued", message, now)
+                message = insert_message_in(tx, values, self.shape)
+                assert message is not None  # a plain INSERT stores or raises
                 out.append(Created(message, True, request_hash))
             return out
 
@@ -141,12 +131,13 @@ class MessageStore:
         sim: str | None = None,
         only_from: Sequence[str] | None = None,
         count_attempt: bool = False,
-    ) -> dict[str, Any] | None:
+    ) -> MessageRow | None:
         """Move a message to `status`, with history and event; None if it was not in `only_from`."""
 
-        def op(tx: Tx) -> dict[str, Any] | None:
+        def op(tx: Transaction) -> MessageRow | None:
             return transition_in(
                 tx,
+                self.shape,
                 message_id,
                 status,
                 error=error,
@@ -160,66 +151,69 @@ class MessageStore:
     async def mark_sent(self, message_id: int, sim: str, references: Sequence[int]) -> None:
         """Record the parts' references and move to `sent` in one transaction."""
 
-        def op(tx: Tx) -> None:
-            record_parts_in(tx, message_id, sim, references)
+        def op(tx: Transaction) -> None:
+            record_parts_in(tx, self.shape, message_id, sim, references)
 
         await self.db.write(op)
 
     async def apply_delivery_report(
         self, sim: str, reference: int, recipient: str, *, delivered: bool, detail: str
-    ) -> dict[str, Any] | None:
+    ) -> MessageRow | None:
         """Pair a status report with the newest part sent on `sim` with that reference."""
 
-        def op(tx: Tx) -> dict[str, Any] | None:
+        def op(tx: Transaction) -> MessageRow | None:
             return apply_report_in(
-                tx, sim, reference, recipient, delivered=delivered, detail=detail
+                tx, self.shape, sim, reference, recipient, delivered=delivered, detail=detail
             )
 
         return await self.db.write(op)
 
-    async def interrupt_in_flight(self, keep: Callable[[str], bool] | None = None) -> list[int]:
-        """At start: sends that were handed to a SIM and never confirmed become `failed`.
+    async def interrupt(self, message_ids: Sequence[int]) -> list[int]:
+        """Sends torn by a stop (handed to a line, never confirmed) become `failed: interrupted`.
 
-        Sends on a SIM that `keep` accepts stay `sending`: that SIM gets them again (phones).
+        Only those still `sending` move; returns their ids.
         """
 
-        def op(tx: Tx) -> list[int]:
-            rows = tx.execute("SELECT id, sim FROM messages WHERE status = 'sending'").fetchall()
-            ids = [int(r[0]) for r in rows if keep is None or not (r[1] and keep(r[1]))]
-            for message_id in ids:
-                transition_in(tx, message_id, "failed", error="interrupted")
-            return ids
+        def op(tx: Transaction) -> list[int]:
+            moved = []
+            for message_id in message_ids:
+                row = transition_in(
+                    tx,
+                    self.shape,
+                    message_id,
+                    "failed",
+                    error="interrupted",
+                    only_from=("sending",),
+                )
+                if row is not None:
+                    moved.append(message_id)
+            return moved
 
         return await self.db.write(op)
 
-    async def pending_outbound(self) -> list[sqlite3.Row]:
+    async def pending_outbound(self) -> list[MessageRow]:
         """Queued messages (and sends kept by `interrupt_in_flight`), oldest first, at start."""
-        return await self.db.fetchall(
-            "SELECT id, org, peer, text, sim_request, send_at, expires_at, delivery_report, "
-            "force_gsm7, attempts, channel, status, sim FROM messages "
-            "WHERE status IN ('queued', 'sending') ORDER BY id"
+        rows = await self.db.fetchall(
+            "SELECT * FROM messages WHERE status IN ('queued', 'sending') ORDER BY id"
         )
+        return [message_row(r) for r in rows]
 
     # --- reads ----------------------------------------------------------------------
 
-    async def get_message(self, org: str, message_id: int) -> dict[str, Any] | None:
+    async def get_message(self, org: str, message_id: int) -> MessageRow | None:
         """One message of `org` with its state history, or None."""
         row = await self.db.fetchone(
             "SELECT * FROM messages WHERE id = ? AND org = ?", (message_id, org)
         )
         if row is None:
             return None
-        message = message_json(row)
         history = await self.db.fetchall(
             "SELECT status, at, error FROM message_history WHERE message_id = ? ORDER BY id",
             (message_id,),
         )
-        message["history"] = [
-            {"status": h["status"], "at": iso(h["at"])}
-            | ({"error": h["error"]} if h["error"] else {})
-            for h in history
-        ]
-        return message
+        return message_row(
+            row, tuple(StatusChange(h["status"], h["at"], h["error"]) for h in history)
+        )
 
     async def list_messages(
         self,
@@ -233,7 +227,7 @@ class MessageStore:
         status: str | None = None,
         newest_first: bool = False,
         channel: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[MessageRow]:
         """Messages of `org` after `since_id`, filtered, ascending by id (or newest first)."""
         clauses, params = ["org = ?", "id > ?"], [org, since_id]
         for column, value in (
@@ -252,9 +246,9 @@ class MessageStore:
             f"ORDER BY id {order} LIMIT ?",
             (*params, limit),
         )
-        return [message_json(r) for r in rows]
+        return [message_row(r) for r in rows]
 
-    async def conversations(self, org: str, limit: int = 200) -> list[dict[str, Any]]:
+    async def conversations(self, org: str, limit: int = 200) -> list[ConversationRow]:
         """One row per peer with its newest message, newest first."""
         rows = await self.db.fetchall(
             "SELECT m.*, c.total, c.unanswered FROM messages m JOIN ("
@@ -264,14 +258,7 @@ class MessageStore:
             (org, limit),
         )
         return [
-            {
-                "peer": r["peer"],
-                "messages": r["total"],
-                "inbound": r["unanswered"],
-                "last_message": message_json(r),
-                "last_sim": r["sim"],
-                "updated_at": iso(r["created_at"]),
-            }
+            ConversationRow(r["peer"], int(r["total"]), int(r["unanswered"]), message_row(r))
             for r in rows
         ]
 
@@ -284,27 +271,9 @@ class MessageStore:
         )
         return None if row is None else row["sim"]
 
-    async def events_since(self, org: str, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
-        """Stored events of `org` after `last_id`, oldest first (SSE resume)."""
-        rows = await self.db.fetchall(
-            "SELECT id, org, type, at, data FROM events WHERE org = ? AND id > ? "
-            "ORDER BY id LIMIT ?",
-            (org, last_id, limit),
-        )
-        return [
-            {
-                "id": r["id"],
-                "org": r["org"],
-                "type": r["type"],
-                "at": r["at"],
-                "data": json.loads(r["data"]),
-            }
-            for r in rows
-        ]
-
     async def unforwarded_inbound(
         self, org: str, key_prefix: str, window: float
-    ) -> list[dict[str, Any]]:
+    ) -> list[MessageRow]:
         """Inbound messages of the last `window` seconds with no message keyed prefix+id."""
         rows = await self.db.fetchall(
             "SELECT * FROM messages m WHERE m.org = ? AND m.direction = 'in' AND m.created_at > ? "
@@ -312,34 +281,21 @@ class MessageStore:
             "AND f.idempotency_key = ? || m.id) ORDER BY m.id",
             (org, time.time() - window, key_prefix),
         )
-        return [message_json(r) for r in rows]
+        return [message_row(r) for r in rows]
 
-    async def last_event_id(self) -> int:
-        """The newest event id (0 when none)."""
-        row = await self.db.fetchone("SELECT MAX(id) FROM events")
-        return int(row[0] or 0) if row else 0
+    async def recent_senders(self, limit: int = 10_000) -> list[RecentSender]:
+        """The newest inbound message's SIM per (org, peer): seeds sticky routing at start."""
+        rows = await self.db.fetchall(
+            "SELECT m.org, m.peer, m.sim FROM messages m JOIN (SELECT MAX(id) AS id FROM messages "
+            "WHERE direction = 'in' GROUP BY org, peer ORDER BY id DESC LIMIT ?) l ON m.id = l.id",
+            (limit,),
+        )
+        return [RecentSender(r["org"], r["peer"], r["sim"]) for r in rows]
 
-    async def status_counts(self) -> list[sqlite3.Row]:
-        """(org, direction, status, count) for /metrics."""
-        return await self.db.fetchall(
+    async def status_counts(self) -> list[StatusCount]:
+        """Messages per org, direction and status (/metrics)."""
+        rows = await self.db.fetchall(
             "SELECT org, direction, status, COUNT(*) AS n FROM messages "
             "GROUP BY org, direction, status"
         )
-
-
-async def record_event(db: Database, org: str, type_: str, data: dict[str, Any]) -> int:
-    """Store and publish an event that is not a message state change (e.g. `sim.online`)."""
-
-    def op(tx: Tx) -> int:
-        return emit(tx, org, type_, data)
-
-    return await db.write(op)
-
-
-async def recent_senders(db: Database, limit: int = 10_000) -> list[sqlite3.Row]:
-    """(org, peer, sim) of the newest inbound message per peer: seeds sticky routing at start."""
-    return await db.fetchall(
-        "SELECT m.org, m.peer, m.sim FROM messages m JOIN (SELECT MAX(id) AS id FROM messages "
-        "WHERE direction = 'in' GROUP BY org, peer ORDER BY id DESC LIMIT ?) l ON m.id = l.id",
-        (limit,),
-    )
+        return [StatusCount(r["org"], r["direction"], r["status"], int(r["n"])) for r in rows]

@@ -1,15 +1,15 @@
-"""Message rows as JSON, events, and the state change itself: shared by every repository."""
+"""Message inserts, events, and the state change itself: shared by every repository."""
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import json
-import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from relayd.store.db import Tx
+from relayd.store.backend import Transaction
+from relayd.store.records import EventRow, MessageRow, message_row
 from relayd.store.webhooks import queue_deliveries
 
 EVENT_FOR_STATUS = {
@@ -22,67 +22,67 @@ EVENT_FOR_STATUS = {
     "cancelled": "sms.cancelled",
     "received": "sms.received",
 }
-_MESSAGE_FIELDS = (
-    "id",
-    "org",
-    "direction",
-    "channel",
-    "peer",
-    "text",
-    "sim",
-    "parts",
-    "encoding",
-    "status",
-    "error",
-    "idempotency_key",
-    "source",
-    "subject",
-    "created_at",
-    "send_at",
-    "expires_at",
-    "sent_at",
-    "delivered_at",
-    "received_at",
-    "partial",
-)
-_TIME_FIELDS = ("created_at", "send_at", "expires_at", "sent_at", "delivered_at", "received_at")
+# Columns a new message may leave out, with the values the schema gives them.
+_NULLABLE = "sim sim_request error idempotency_key request_hash source subject external_id"
+_TIMES = "send_at expires_at sent_at delivered_at received_at"
+MessageShape = Callable[[MessageRow], dict[str, Any]]  # a message as its event carries it
+_NEW_MESSAGE: dict[str, Any] = dict.fromkeys(f"{_NULLABLE} {_TIMES}".split()) | {
+    "batch_index": 0,
+    "delivery_report": 1,
+    "force_gsm7": 0,
+    "attempts": 0,
+    "partial": 0,
+}
 
 
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with milliseconds, the API's time format."""
-    if ts is None:
+def insert_message_in(
+    tx: Transaction, values: dict[str, Any], shape: MessageShape, *, or_ignore: bool = False
+) -> MessageRow | None:
+    """Store a new message with its first history entry and event; None if ignored (dedupe)."""
+    message_id = insert_row(tx, "messages", values, or_ignore=or_ignore)
+    if message_id is None:
         return None
-    return (
-        dt.datetime.fromtimestamp(ts, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
+    row = message_row(_NEW_MESSAGE | values | {"id": message_id})
+    tx.execute(
+        "INSERT INTO message_history (message_id, status, at) VALUES (?, ?, ?)",
+        (row.id, row.status, row.created_at),
+    )
+    emit(tx, row.org, EVENT_FOR_STATUS[row.status], shape(row), row.created_at)
+    return row
+
+
+def insert_row(
+    tx: Transaction, table: str, values: dict[str, Any], *, or_ignore: bool = False
+) -> int | None:
+    """INSERT one row (column -> value) and return its new id; None when a conflict ignored it."""
+    return tx.insert(
+        f"INSERT INTO {table} ({', '.join(values)}) "  # noqa: S608 - fixed names
+        f"VALUES ({', '.join(':' + k for k in values)})"
+        f"{' ON CONFLICT DO NOTHING' if or_ignore else ''}",
+        values,
     )
 
 
-def message_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
-    """A message row as the flat JSON of SPEC §11 (without history)."""
-    data = {name: row[name] for name in _MESSAGE_FIELDS}
-    for name in _TIME_FIELDS:
-        data[name] = iso(data[name])
-    data["partial"] = bool(data["partial"])
-    return data
-
-
-def emit(tx: Tx, org: str, type_: str, data: dict[str, Any], at: float | None = None) -> int:
+def emit(
+    tx: Transaction, org: str, type_: str, data: dict[str, Any], at: float | None = None
+) -> int:
     """Write an event row in the current transaction; it is published after commit."""
     at = time.time() if at is None else at
-    cursor = tx.execute(
-        "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
-        (org, type_, at, json.dumps(data, separators=(",", ":"))),
+    event_id = int(
+        tx.insert(
+            "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
+            (org, type_, at, json.dumps(data, separators=(",", ":"))),
+        )
+        or 0
     )
-    event_id = int(cursor.lastrowid or 0)
     queue_deliveries(tx, event_id, org, type_, at)  # same transaction: at-least-once webhooks
-    tx.events.append({"id": event_id, "org": org, "type": type_, "at": at, "data": data})
+    tx.events.append(EventRow(event_id, org, type_, at, data))
     return event_id
 
 
 def transition_in(
-    tx: Tx,
+    tx: Transaction,
+    shape: MessageShape,
     message_id: int,
     status: str,
     *,
@@ -90,11 +90,12 @@ def transition_in(
     sim: str | None = None,
     only_from: Sequence[str] | None = None,
     count_attempt: bool = False,
-) -> dict[str, Any] | None:
+) -> MessageRow | None:
     """The state change itself, inside a caller's transaction."""
-    row = tx.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None or (only_from is not None and row["status"] not in only_from):
+    found = tx.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if found is None or (only_from is not None and found["status"] not in only_from):
         return None
+    row = message_row(found)
     now = time.time()
     sets: dict[str, Any] = {"status": status, "error": error}
     if sim is not None:
@@ -114,7 +115,7 @@ def transition_in(
         "INSERT INTO message_history (message_id, status, at, error) VALUES (?, ?, ?, ?)",
         (message_id, status, now, error),
     )
-    updated = dict(row) | sets
-    message = message_json(updated)
-    emit(tx, row["org"], EVENT_FOR_STATUS[status], message, now)
-    return message
+    attempts = row.attempts + 1 if count_attempt else row.attempts
+    updated = dataclasses.replace(row, attempts=attempts, **sets)
+    emit(tx, row.org, EVENT_FOR_STATUS[status], shape(updated), now)
+    return updated

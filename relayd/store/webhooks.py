@@ -8,13 +8,23 @@ event, so an event is never committed without its deliveries. The worker in
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from relayd.store.db import Database, Tx
+from relayd.store.backend import Backend, Transaction
+from relayd.store.webhook_rows import (
+    AttemptResult,
+    AttemptRow,
+    ConfigEndpoint,
+    DeliveryRow,
+    DueDelivery,
+    Endpoint,
+    attempt_row,
+    delivery_row,
+    due_delivery,
+    endpoint_row,
+)
 
 # An endpoint subscribes to exact types, to `*`, or to a family such as `sms.*`.
 _MATCHES_TYPE = (
@@ -27,75 +37,7 @@ _NEW_MSG_ID = "'msg_' || lower(hex(randomblob(12)))"
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """One subscribed URL of an org."""
-
-    id: int
-    org: str
-    url: str
-    kind: str
-    events: tuple[str, ...]
-    secret: str
-    headers: dict[str, str]
-    source: str  # "config" (synced from the file at start) or "api"
-    enabled: bool
-    disabled_reason: str | None
-    created_at: float
-    updated_at: float | None
-
-
-@dataclass(frozen=True)
-class ConfigEndpoint:
-    """A `[[webhook]]` entry as the store syncs it."""
-
-    org: str
-    url: str
-    kind: str
-    events: tuple[str, ...]
-    secret: str  # "" keeps the stored secret (or takes `generated` on first sync)
-    headers: dict[str, str]
-    generated: str
-
-    @property
-    def key(self) -> str:
-        """What identifies the entry across restarts."""
-        return f"{self.org}|{self.kind}|{self.url}"
-
-
-@dataclass(frozen=True)
-class DueDelivery:
-    """A pending delivery with what the worker needs to post it."""
-
-    id: int
-    webhook_id: int
-    msg_id: str
-    type: str
-    attempts: int
-    event_at: float | None
-    event_data: str | None  # the event's JSON data; None when the event row is gone
-    payload: str | None  # a test delivery carries its own body
-    url: str
-    kind: str
-    secret: str
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    """The outcome of one POST, as the worker decided it."""
-
-    at: float
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    response: str | None
-    # "delivered", "retry" (at `next_at`), "failed" (gave up) or "gone" (410: disable)
-    outcome: str
-    next_at: float | None = None
-
-
-def queue_deliveries(tx: Tx, event_id: int, org: str, type_: str, at: float) -> int:
+def queue_deliveries(tx: Transaction, event_id: int, org: str, type_: str, at: float) -> int:
     """In the event's own transaction: one pending delivery per enabled matching endpoint."""
     cursor = tx.execute(
         "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, status, "  # noqa: S608
@@ -110,7 +52,7 @@ def queue_deliveries(tx: Tx, event_id: int, org: str, type_: str, at: float) -> 
 class WebhookStore:
     """Endpoints, deliveries and attempts."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Backend) -> None:
         self.db = db
 
     # --- endpoints ------------------------------------------------------------------
@@ -118,7 +60,7 @@ class WebhookStore:
     async def sync_config(self, entries: Sequence[ConfigEndpoint]) -> None:
         """Make the `config` endpoints exactly the file's entries; keep ids, secrets, state."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             now = time.time()
             keys = []
             for entry in entries:
@@ -164,18 +106,18 @@ class WebhookStore:
     ) -> Endpoint:
         """Store a new API-created endpoint."""
 
-        def op(tx: Tx) -> Endpoint:
+        def op(tx: Transaction) -> Endpoint:
             now = time.time()
             _ensure_org(tx, org, now)
-            cursor = tx.execute(
-                "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, enabled, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?)",
+            endpoint_id = tx.insert(
+                "INSERT INTO webhooks (org, url, kind, events, secret, headers, source, "
+                "enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, 'api', 1, ?)",
                 (org, url, kind, json.dumps(list(events)), secret, json.dumps(headers), now),
             )
             # Read back in the same transaction: a DELETE racing in after the commit must not
             # turn this create into a 500 (found by the fuzzer with two workers).
-            row = tx.execute("SELECT * FROM webhooks WHERE id = ?", (cursor.lastrowid,)).fetchone()
-            return _endpoint(row)
+            row = tx.execute("SELECT * FROM webhooks WHERE id = ?", (endpoint_id,)).fetchone()
+            return endpoint_row(row)
 
         return await self.db.write(op)
 
@@ -184,12 +126,12 @@ class WebhookStore:
         row = await self.db.fetchone(
             "SELECT * FROM webhooks WHERE id = ? AND org = ?", (endpoint_id, org)
         )
-        return None if row is None else _endpoint(row)
+        return None if row is None else endpoint_row(row)
 
     async def list_endpoints(self, org: str) -> list[Endpoint]:
         """Every endpoint of `org`, oldest first."""
         rows = await self.db.fetchall("SELECT * FROM webhooks WHERE org = ? ORDER BY id", (org,))
-        return [_endpoint(r) for r in rows]
+        return [endpoint_row(r) for r in rows]
 
     async def counts(self, endpoint_ids: Sequence[int]) -> dict[int, dict[str, int]]:
         """Deliveries per endpoint and state."""
@@ -218,7 +160,7 @@ class WebhookStore:
             values["enabled"] = int(values["enabled"])
             values["disabled_reason"] = None if values["enabled"] else "disabled by an admin"
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             assignments = ", ".join(f"{k} = :{k}" for k in values)
             cursor = tx.execute(
                 f"UPDATE webhooks SET {assignments}, updated_at = :now "  # noqa: S608 - names
@@ -232,7 +174,7 @@ class WebhookStore:
     async def delete(self, org: str, endpoint_id: int) -> bool:
         """Remove an endpoint with its queue and log."""
 
-        def op(tx: Tx) -> bool:
+        def op(tx: Transaction) -> bool:
             return (
                 tx.execute(
                     "DELETE FROM webhooks WHERE id = ? AND org = ?", (endpoint_id, org)
@@ -261,23 +203,7 @@ class WebhookStore:
             f"AND d.id NOT IN ({marks}) ORDER BY d.next_attempt_at, d.id LIMIT ?",
             (now, *exclude, limit),
         )
-        return [
-            DueDelivery(
-                id=r["id"],
-                webhook_id=r["webhook_id"],
-                msg_id=r["msg_id"],
-                type=r["type"],
-                attempts=r["attempts"],
-                event_at=r["event_at"],
-                event_data=r["event_data"],
-                payload=r["payload"],
-                url=r["url"],
-                kind=r["kind"],
-                secret=r["secret"],
-                headers=json.loads(r["headers"]),
-            )
-            for r in rows
-        ]
+        return [due_delivery(r) for r in rows]
 
     async def next_due_at(self, exclude: Sequence[int]) -> float | None:
         """When the earliest pending delivery (not in flight) is due, or None."""
@@ -293,7 +219,7 @@ class WebhookStore:
     async def record_attempt(self, delivery_id: int, result: AttemptResult) -> None:
         """Log one attempt and move the delivery on; a 410 disables its endpoint."""
 
-        def op(tx: Tx) -> None:
+        def op(tx: Transaction) -> None:
             status = {"delivered": "delivered", "retry": "pending"}.get(result.outcome, "failed")
             cursor = tx.execute(
                 "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, "
@@ -343,22 +269,22 @@ class WebhookStore:
     async def queue_test(self, endpoint_id: int, type_: str, payload: str) -> int:
         """A delivery that carries its own body and goes to one endpoint only (test-fire)."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             now = time.time()
-            cursor = tx.execute(
+            delivery_id = tx.insert(
                 "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, payload, "  # noqa: S608
                 f"status, next_attempt_at, created_at) VALUES (?, NULL, {_NEW_MSG_ID}, ?, ?, "
                 "'pending', ?, ?)",
                 (endpoint_id, type_, payload, now, now),
             )
-            return int(cursor.lastrowid or 0)
+            return int(delivery_id or 0)
 
         return await self.db.write(op)
 
     async def replay(self, endpoint_id: int, delivery_id: int | None, limit: int) -> list[int]:
         """Queue again one delivery (any state), or every failed one; same `webhook-id`."""
 
-        def op(tx: Tx) -> list[int]:
+        def op(tx: Transaction) -> list[int]:
             if delivery_id is not None:
                 rows = tx.execute(
                     "SELECT id FROM webhook_deliveries WHERE id = ? AND webhook_id = ?",
@@ -372,7 +298,7 @@ class WebhookStore:
                 ).fetchall()
             ids = [int(r[0]) for r in rows]
             now = time.time()
-            tx.conn.executemany(
+            tx.executemany(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
                 "next_attempt_at = ?, delivered_at = NULL WHERE id = ?",
                 [(now, i) for i in ids],
@@ -386,7 +312,7 @@ class WebhookStore:
     async def prune(self, older_than: float) -> int:
         """Forget finished deliveries (and their attempts) created before `older_than`."""
 
-        def op(tx: Tx) -> int:
+        def op(tx: Transaction) -> int:
             return tx.execute(
                 "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_at < ?",
                 (older_than,),
@@ -402,7 +328,7 @@ class WebhookStore:
         before_id: int | None = None,
         delivery_id: int | None = None,
         limit: int = 50,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DeliveryRow]:
         """Deliveries of one endpoint, newest first, each with its attempts (oldest first)."""
         clauses: list[str] = ["webhook_id = ?"]
         params: list[Any] = [endpoint_id]
@@ -419,39 +345,20 @@ class WebhookStore:
             "ORDER BY id DESC LIMIT ?",
             (*params, limit),
         )
-        out = [dict(r) for r in rows]
-        if not out:
-            return out
-        marks = ", ".join("?" * len(out))
+        if not rows:
+            return []
+        marks = ", ".join("?" * len(rows))
         attempts = await self.db.fetchall(
             "SELECT delivery_id, at, status_code, error, duration_ms, response "  # noqa: S608
             f"FROM webhook_attempts WHERE delivery_id IN ({marks}) ORDER BY id",
-            tuple(d["id"] for d in out),
+            tuple(r["id"] for r in rows),
         )
-        by_delivery: dict[int, list[dict[str, Any]]] = {d["id"]: [] for d in out}
+        logs: dict[int, list[AttemptRow]] = {r["id"]: [] for r in rows}
         for attempt in attempts:
-            by_delivery[attempt["delivery_id"]].append(dict(attempt))
-        for delivery in out:
-            delivery["log"] = by_delivery[delivery["id"]]
-        return out
+            logs[attempt["delivery_id"]].append(attempt_row(attempt))
+        return [delivery_row(r, tuple(logs[r["id"]])) for r in rows]
 
 
-def _ensure_org(tx: Tx, org: str, now: float) -> None:
-    tx.execute("INSERT OR IGNORE INTO orgs (id, created_at) VALUES (?, ?)", (org, now))
-
-
-def _endpoint(row: sqlite3.Row) -> Endpoint:
-    return Endpoint(
-        id=row["id"],
-        org=row["org"],
-        url=row["url"],
-        kind=row["kind"],
-        events=tuple(json.loads(row["events"])),
-        secret=row["secret"],
-        headers=json.loads(row["headers"]),
-        source=row["source"],
-        enabled=bool(row["enabled"]),
-        disabled_reason=row["disabled_reason"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+def _ensure_org(tx: Transaction, org: str, now: float) -> None:
+    # Not keys.ensure_org_in: keys -> rows -> webhooks would be an import cycle.
+    tx.execute("INSERT INTO orgs (id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (org, now))

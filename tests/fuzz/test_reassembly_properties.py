@@ -9,23 +9,24 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from relayd.api.presenters import EVENT_PAYLOADS
 from relayd.store import Store
+from relayd.store.records import MessageRow
 
 PART_TEXTS = st.lists(st.text(max_size=20), min_size=2, max_size=6)
 
 
-async def _deliver(parts: list[tuple[int, int, str]], reference: int) -> list[dict[str, Any]]:
+async def _deliver(parts: list[tuple[int, int, str]], reference: int) -> list[MessageRow | None]:
     """Store each (seq, total, text) as a part from one sender; return what came out, in order."""
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(str(Path(tmp) / "relayd.db"))
+        store = Store(str(Path(tmp) / "relayd.db"), payloads=EVENT_PAYLOADS)
         await store.open()
         try:
-            out = []
+            out: list[MessageRow | None] = []
             for seq, total, text in parts:
                 message = await store.inbound.store(
                     "default", "modem:a", "+15551230001", text, encoding="gsm7",
@@ -52,8 +53,8 @@ def test_parts_in_any_order_and_repeated_make_one_whole_message(
     out = asyncio.run(_deliver(stream, reference))
     made = [m for m in out if m is not None]
     assert len(made) == 1
-    assert made[0]["text"] == "".join(texts) and made[0]["parts"] == total
-    assert not made[0]["partial"]
+    assert made[0].text == "".join(texts) and made[0].parts == total
+    assert not made[0].partial
     last_new = max(stream.index(p) for p in parts)  # the first arrival of the last new part
     assert out[last_new] is made[0]
 
@@ -72,5 +73,5 @@ def test_a_part_numbered_outside_one_to_total_is_its_own_message_never_a_piece(
     stream = [p for p in real if p is not missing] + bogus
     out = asyncio.run(_deliver(data.draw(st.permutations(stream)), reference))
     made = [m for m in out if m is not None]
-    assert sorted(m["text"] for m in made) == sorted(text for _, _, text in bogus)
-    assert all(m["parts"] == 1 for m in made)  # the real message still waits for `missing`
+    assert sorted(m.text for m in made) == sorted(text for _, _, text in bogus)
+    assert all(m.parts == 1 for m in made)  # the real message still waits for `missing`

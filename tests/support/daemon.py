@@ -89,18 +89,21 @@ class RelaydProcess:
     config_path: Path
     port: int
     host: str = "127.0.0.1"
-    log_level: str = "WARNING"
-    run_args: tuple[str, ...] = ()  # more options of `relayd run`, e.g. ("--demo",)
+    log_level: str = "INFO"  # the suite greps every log at INFO for secrets
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     startup_seconds: list[float] = field(default_factory=list)
+    command: tuple[str, ...] = ()
+    """How to run relayd (default: this interpreter's `-m relayd`; tests_ha use .venv's)."""
+    run_args: tuple[str, ...] = ()
+    """Extra `relayd run` options, e.g. ("--demo",)."""
 
     @classmethod
     def create(
         cls,
         directory: Path,
         extra_config: str = "",
-        log_level: str = "WARNING",
+        log_level: str = "INFO",
         run_args: tuple[str, ...] = (),
     ) -> RelaydProcess:
         """Write a config with a free port in `directory`; nothing is started yet."""
@@ -160,7 +163,7 @@ class RelaydProcess:
             log.write(f"--- start {self.starts + 1} ---\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                relayd_command(
+                self._command(
                     "run",
                     "--config",
                     str(self.config_path),
@@ -236,7 +239,7 @@ class RelaydProcess:
     ) -> str:
         """`relayd keys create` on this database; the key is the last line it prints."""
         result = subprocess.run(
-            relayd_command(
+            self._command(
                 "keys",
                 "create",
                 "--name",
@@ -258,6 +261,9 @@ class RelaydProcess:
         if result.returncode != 0:
             raise DaemonError(f"relayd keys create failed: {result.stderr or result.stdout}")
         return result.stdout.strip().splitlines()[-1]
+
+    def _command(self, *args: str) -> list[str]:
+        return [*self.command, *args] if self.command else relayd_command(*args)
 
     def admin_key(self) -> str:
         """The admin key relayd wrote beside the database on its first start."""

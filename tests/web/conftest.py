@@ -23,7 +23,7 @@ def demo_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRelay]:
     with daemon.log_path.open("ab") as log:
         daemon.process = subprocess.Popen(
             relayd_command(
-                "run", "--config", str(daemon.config_path), "--demo", "--log-level", "WARNING"
+                "run", "--config", str(daemon.config_path), "--demo", "--log-level", "INFO"
             ),
             cwd=daemon.directory,
             env=clean_env(),

@@ -508,3 +508,32 @@ def test_a_webhook_added_in_the_ui_fires_logs_its_deliveries_and_replays(ui: Bro
         card.locator("button", has_text="Delete").click()
         page.click("dialog#confirm button[value=ok]")
         expect(card).to_have_count(0)
+
+
+# ---- issue 12: an event for a page that is gone throws nothing -------------------------------
+
+
+def test_an_event_that_arrives_as_the_dashboard_is_left_throws_nothing(ui: Browser) -> None:
+    page = ui.open("dashboard")
+    expect(page.locator("main[data-ready=true]")).to_have_count(1)
+    received = page.locator(".stats .tile", has_text="Received today")
+    before = received.inner_text()
+    ui.relay.inject("+15557000003", f"Arrives as you leave {time.time():.3f}")
+    expect(received).not_to_have_text(before)  # the event is in; its SIM refresh is pending
+    page.evaluate("location.hash = '#/messages'")
+    expect(page.locator("main[data-page=messages][data-ready=true]")).to_have_count(1)
+    page.wait_for_timeout(1000)  # past the dashboard's pending refresh (400 ms)
+    assert ui.watch.unexpected() == []
+
+
+
+def test_the_api_docs_start_under_the_uis_csp_without_a_console_error(ui: Browser) -> None:
+    page = ui.page(key=None)
+    page.goto(f"{ui.relay.url}/docs")
+    page.locator(".swagger-ui > *").first.wait_for(timeout=30_000)  # the bundle ran (a CSP block would say so)
+    page.wait_for_load_state("networkidle")
+    assert f"{ui.relay.url}/api/openapi.json" in ui.watch.requests
+    # The document renders (Swagger UI 4 showed "Unable to render this definition" for 3.1)
+    operation = page.locator(".opblock-summary-path", has_text="/api/v1/messages").first
+    expect(operation).to_be_visible(timeout=30_000)  # a 1.4 MB bundle: slow on a loaded machine
+    expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
