@@ -184,6 +184,7 @@ async def webhook(request: web.Request) -> web.Response:
         or request.headers.get("X-Secret-Key")
         or request.query.get("secret_key"),
         token=_text(data.get("token")) or request.query.get("token"),
+        scope="phone",
         allow_create=True,
     )
     body = validate(WebhookBody, await read_json(request))
