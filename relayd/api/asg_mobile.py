@@ -25,7 +25,9 @@ from relayd.api.asg_auth import (
     device_of,
     forget_account,
     hub_of,
+    new_account,
     registration_of,
+    room_for_device,
     unauthorized,
 )
 from relayd.api.context import relay_of
@@ -210,13 +212,18 @@ async def post_device(request: web.Request) -> web.Response:
     """POST /device: a new device of a new (private token) or existing (Basic) account."""
     who = await registration_of(request)
     body = validate(RegisterBody, await read_json(request))
-    device, token = await hub_of(request).register(
-        org=who.org,
-        login=who.login,
-        name=(body.name or "phone").strip()[:128] or "phone",
-        push_token=body.pushToken,
-        sim_cards=_cards(body.simCards) or [],
-    )
+    hub = hub_of(request)
+    async with hub.registering:  # check and create as one: the limit holds under a flood
+        room_for_device(request, who.org)
+        if not who.login:
+            who = await new_account(request, who.org)
+        device, token = await hub.register(
+            org=who.org,
+            login=who.login,
+            name=(body.name or "phone").strip()[:128] or "phone",
+            push_token=body.pushToken,
+            sim_cards=_cards(body.simCards) or [],
+        )
     answer: dict[str, Any] = {"id": device.id, "token": token, "login": who.login}
     if who.password is not None:
         answer["password"] = who.password

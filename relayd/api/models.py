@@ -94,7 +94,10 @@ class Message(BaseModel):
     status: str
     error: str | None
     idempotency_key: str | None
-    source: str | None
+    source: str | None = Field(
+        description="Outbound: the sender's label. Inbound: where it came from: `modem`, "
+        "`phone` (seed-004 socket), `app` (SMS Gateway for Android) or `webhook`"
+    )
     subject: str | None
     created_at: str
     send_at: str | None

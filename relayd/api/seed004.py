@@ -201,6 +201,7 @@ async def webhook(request: web.Request) -> web.Response:
             encoding=sms.encoding,
             received_at=sms.received_at.timestamp() if sms.received_at else None,
             external_id=sms.external_id,
+            source="webhook",
         )
         stored += 1
         if new is None:
