@@ -146,23 +146,6 @@ async def test_another_credential_claiming_a_device_id_or_its_sim_numbers_is_ref
         await first.stop()
 
 
-async def test_the_same_credential_reconnecting_still_replaces_its_older_socket(
-    relay: RelayClient,
-) -> None:
-    await make_org(relay, "shop")
-    key = await relay.new_key(["phone"], org="shop")
-    first = ScriptedPhone(base_url(relay), "shop", key, device_id="pixel", reconnect=False)
-    await first.start()
-    second = ScriptedPhone(base_url(relay), "shop", key, device_id="pixel")
-    await second.start()
-    try:
-        await until(lambda: first.close_code is not None)
-        assert first.close_code == 4001
-    finally:
-        await first.stop()
-        await second.stop()
-
-
 async def test_a_forged_send_result_or_delivery_for_another_devices_send_changes_nothing(
     relay: RelayClient,
 ) -> None:

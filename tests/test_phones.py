@@ -399,11 +399,15 @@ async def test_a_silent_phone_goes_offline_with_a_sim_offline_event(
     assert kinds == ["sim.online", "sim.offline"]
 
 
-async def test_a_reconnect_replaces_the_older_socket_of_the_same_phone(relay: RelayClient) -> None:
+@pytest.mark.parametrize("credential", ["org secret", "phone key"])
+async def test_a_reconnect_replaces_the_older_socket_of_the_same_phone(
+    relay: RelayClient, credential: str
+) -> None:
     await make_org(relay, "default")
-    first = ScriptedPhone(base_url(relay), "default", SECRET, device_id="pixel", reconnect=False)
+    secret = SECRET if credential == "org secret" else await relay.new_key(["phone"])
+    first = ScriptedPhone(base_url(relay), "default", secret, device_id="pixel", reconnect=False)
     await first.start()
-    second = ScriptedPhone(base_url(relay), "default", SECRET, device_id="pixel")
+    second = ScriptedPhone(base_url(relay), "default", secret, device_id="pixel")
     await second.start()
     try:
         await until(lambda: first.close_code is not None)
