@@ -146,6 +146,30 @@ async def test_another_credential_claiming_a_device_id_or_its_sim_numbers_is_ref
         await first.stop()
 
 
+async def test_a_device_stays_bound_to_its_credential_across_a_relay_restart(
+    make_relay: RelayFactory,
+) -> None:
+    relay = await make_relay()
+    await make_org(relay, "default")
+    owner_key = await relay.new_key(["phone"])
+    intruder_key = await relay.new_key(["phone"])
+    phone = ScriptedPhone(base_url(relay), "default", owner_key, device_id="pixel",
+                          reconnect=False)
+    await phone.start()
+    await until(lambda: rows(relay, "phone_devices WHERE owner IS NOT NULL") == 1)
+    await phone.stop()
+    await relay.http.close()
+
+    relay = await make_relay()  # the same database
+    status, _ = await ws_refusal(relay, org_id="default", secret_key=intruder_key,
+                                 device_id="pixel")
+    assert status == 409
+    again = ScriptedPhone(base_url(relay), "default", owner_key, device_id="pixel")
+    await again.start()
+    await again.stop()
+    assert again.connects == 1
+
+
 async def test_a_forged_send_result_or_delivery_for_another_devices_send_changes_nothing(
     relay: RelayClient,
 ) -> None:

@@ -197,8 +197,8 @@ class PhoneHub(DeviceHub[PhoneDevice]):
         if row.id not in self.devices:
             identity = Identity(row.id, row.name, persistent=True, token_prefix=row.token_prefix)
             device = self._new_device(row.org, identity)
-            if row.token_prefix:
-                device.owner = device_credential(row.id)  # only its token can be this phone
+            # only its token can be a paired phone; others keep the credential they came with
+            device.owner = device_credential(row.id) if row.token_prefix else row.owner
         if row.last_seen_at is not None:
             self.devices[row.id].last_seen = row.last_seen_at
 
@@ -262,6 +262,7 @@ class PhoneHub(DeviceHub[PhoneDevice]):
                 device.org,
                 device.name,
                 [PhoneSlot(s, numbers[s], slots[s].carrier) for s in sorted(slots)],
+                device.owner,
             )
         _LOGGER.info(
             "Phone %s reports %d SIM(s): %s",
