@@ -927,7 +927,7 @@ async def check_limits_failed_auth_window(env: Env) -> None:
 async def check_limits_sockets_per_key(env: Env) -> None:
     relay = await paired(env, "[limits]\nsockets_per_key = 1\n")
     phone = ScriptedPhone(str(relay.http.make_url("/")), "default", PHONE_SECRET)
-    await phone.start()  # the default (20) lets the second socket of the secret in
+    await phone.start()  # the default (100) lets the second socket of the secret in
     try:
         async with relay.http.get(
             "/websocket", params={"org_id": "default", "secret_key": PHONE_SECRET}
