@@ -311,6 +311,9 @@ async def test_new_device_ids_on_websocket_stop_at_devices_per_org_across_both_k
         await until(lambda: stranger.close_code is not None)
         assert stranger.close_code == 4029 and "devices_per_org" in stranger.close_reason
         assert rows(relay, "phone_devices") == 4
+        status, body = await relay.call("POST", "/api/v1/phones", json={"name": "kitchen"})
+        assert status == 429 and body["error"]["code"] == "too_many_devices"  # pairing too
+        assert rows(relay, "phone_devices") == 4
         # a known device comes back past the limit
         await phones[0].stop()
         again = ScriptedPhone(base_url(relay), "default", SECRET, device_id="p0")

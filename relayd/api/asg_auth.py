@@ -29,7 +29,6 @@ from relayd.auth import credentials_from, require_scope
 from relayd.bridges.asg import AsgDevice, nanoid
 from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError
-from relayd.limits import TooManyDevices
 from relayd.passwords import hash_password, verify_nothing, verify_password
 from relayd.store import ApiKey
 from relayd.store.asg import AsgAccount
@@ -139,14 +138,6 @@ async def new_account(request: web.Request, org: str) -> Registration:
         if await store.create_account(org, login, hashed):
             return Registration(org, login, password)
     raise ApiError(500, "internal", "could not make a unique login; try again")
-
-
-def room_for_device(request: web.Request, org: str) -> None:
-    """429 when `org` has [limits] devices_per_org devices (of every kind) already."""
-    try:
-        hub_of(request).room_for_device(org)
-    except TooManyDevices as exc:
-        raise ApiError(429, "too_many_devices", str(exc)) from None
 
 
 async def third_party_key(request: web.Request, scope: str) -> ApiKey:

@@ -27,13 +27,13 @@ from relayd.api.asg_auth import (
     hub_of,
     new_account,
     registration_of,
-    room_for_device,
     unauthorized,
 )
 from relayd.api.context import relay_of
 from relayd.api.events import stream_slot
 from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off
+from relayd.api.phones import room_for_device
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
 from relayd.exceptions import ApiError
 from relayd.passwords import hash_password, verify_password
