@@ -358,3 +358,33 @@ def key_id(relay: RelayClient, secret: str) -> int:
         query = "SELECT id FROM api_keys WHERE prefix = ?"
         found: int = db.execute(query, (secret[:10],)).fetchone()[0]
     return found
+
+
+async def test_an_app_phone_cannot_report_states_of_another_app_phones_send(
+    relay: RelayClient,
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        base = str(relay.http.make_url("/api/mobile/v1"))
+        owner = ScriptedApp(http=http, base=base, private_token=relay.admin_key, hold=True)
+        forger = ScriptedApp(http=http, base=base, private_token=relay.admin_key)
+        await owner.start()
+        await forger.start()
+        status, sent = await relay.call("POST", "/api/v1/messages", json={
+            "to": SENDER, "text": "code 123456", "sim": f"asg:{owner.device_id}:1"})
+        assert status == 202
+        await until_pulled(owner)
+        (taken,) = owner.received
+        for state in ("Sent", "Delivered"):
+            await forger.patch_state(taken, state, {state: "2026-01-01T00:00:00.000+07:00"})
+        _, message = await relay.call("GET", f"/api/v1/messages/{sent['id']}")
+        assert message["status"] == "sending" and forger.received == []
+        await owner.report(taken)
+        delivered = await wait_status(relay, sent["id"], "delivered")
+        assert delivered["sim"] == f"asg:{owner.device_id}:1"
+
+
+async def until_pulled(app: ScriptedApp) -> None:
+    async with asyncio.timeout(5):
+        while not app.received:
+            await app.pull()
+            await asyncio.sleep(0.05)
