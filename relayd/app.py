@@ -27,11 +27,13 @@ from relayd.api import (
 from relayd.api import web as web_ui
 from relayd.api import webhooks as webhook_api
 from relayd.api.context import API, KEY, RELAY
+from relayd.api.credentials import credentials_from
+from relayd.api.errors import as_api_error
 from relayd.api.framework import Api, json_response
-from relayd.auth import credentials_from, require_scope
+from relayd.auth import require_scope
 from relayd.bridges.base import SimBackend
 from relayd.config import Config
-from relayd.exceptions import ApiError
+from relayd.exceptions import ApiError, Refused
 from relayd.relay import Relay
 
 _LOGGER = logging.getLogger(__name__)
@@ -106,8 +108,9 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 async def _errors_middleware(request: web.Request, handler: Middleware) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return json_response(exc.body(), exc.status, exc.headers)
+    except (ApiError, Refused) as exc:
+        answer = as_api_error(exc)
+        return json_response(answer.body(), answer.status, answer.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

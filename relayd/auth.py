@@ -8,9 +8,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from relayd.exceptions import ApiError
+from relayd.exceptions import Forbidden, RateLimited
 from relayd.store import ApiKey
 from relayd.store.keys import KeyStore
 
@@ -19,15 +17,6 @@ from relayd.store.keys import KeyStore
 REVISION_CHECK_SECONDS = 0.25
 LAST_USED_EVERY = 60.0  # last_used_at is written at most this often per key
 NEGATIVE_CACHE = 10_000
-
-
-def credentials_from(request: web.Request) -> str | None:
-    """The API key a request carries: `Authorization: Bearer`, `X-Api-Key`, or None."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip() or None
-    api_key = request.headers.get("X-Api-Key", "").strip()
-    return api_key or None
 
 
 @dataclass
@@ -102,7 +91,7 @@ class KeyAuthenticator:
         self._cache.clear()
 
     def take(self, key: ApiKey, cost: int = 1) -> None:
-        """Spend `cost` tokens of the key's bucket or raise 429 with Retry-After."""
+        """Spend `cost` tokens of the key's bucket or raise RateLimited (nothing spent then)."""
         if not key.rate_limit:
             return
         per_second = key.rate_limit / 60.0
@@ -115,23 +104,26 @@ class KeyAuthenticator:
             bucket.tokens -= cost
             return
         wait = math.ceil((cost - bucket.tokens) / per_second)
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
+        raise RateLimited(
+            f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s", wait
         )
+
+    def refund(self, key: ApiKey, cost: int = 1) -> None:
+        """Give back tokens `take` spent on a request refused after all (a 422 costs nothing)."""
+        bucket = self._buckets.get(key.id)
+        if bucket is not None and key.rate_limit:
+            bucket.tokens = min(max(1.0, key.rate_limit), bucket.tokens + cost)
 
 
 def require_scope(key: ApiKey, scope: str) -> None:
-    """403 unless the key carries `scope` (admin carries all)."""
+    """Forbidden unless the key carries `scope` (admin carries all)."""
     if not key.has_scope(scope):
-        raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+        raise Forbidden(f"this key lacks the '{scope}' scope")
 
 
 def check_allowlist(key: ApiKey, number: str, field: str = "to") -> None:
-    """403 when the key has an allowlist and `number` matches none of its patterns."""
+    """Forbidden when the key has an allowlist and `number` matches none of its patterns."""
     if key.allowlist and not any(fnmatch.fnmatchcase(number, p) for p in key.allowlist):
-        raise ApiError(
-            403, "recipient_not_allowed", "this key may not send to that recipient", field
+        raise Forbidden(
+            "this key may not send to that recipient", code="recipient_not_allowed", field=field
         )

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from relayd.bridges.email import InvalidAddress, normalize_address
 from relayd.config import EmailConfig
-from relayd.exceptions import ApiError
+from relayd.exceptions import Refused
 from relayd.sending import SendOrder, SendService
-from relayd.store import ApiKey, EventRow
+from relayd.store import ApiKey, EventRow, MessageRow
 from relayd.store.repo import MessageStore
-from relayd.store.rows import message_json
 
 _LOGGER = logging.getLogger(__name__)
 FORWARD_ORG = "default"
@@ -40,8 +40,14 @@ def forward_text(message: dict[str, Any]) -> str:
 class InboundForwarder:
     """Listens to committed events and turns `sms.received` into e-mail messages."""
 
-    def __init__(self, config: EmailConfig, sending: SendService) -> None:
+    def __init__(
+        self,
+        config: EmailConfig,
+        sending: SendService,
+        describe: Callable[[MessageRow], dict[str, Any]],
+    ) -> None:
         self.sending = sending
+        self.describe = describe  # a stored SMS as its `sms.received` event carries it
         self.addresses: list[str] = []
         for raw in config.forward_inbound_to:
             try:
@@ -73,7 +79,7 @@ class InboundForwarder:
             return 0
         missed = await store.unforwarded_inbound(FORWARD_ORG, "forward:", CATCH_UP_SECONDS)
         for message in missed:
-            await self._forward(message_json(message))
+            await self._forward(self.describe(message))
         if missed:
             _LOGGER.info("Forwarded %d SMS that arrived just before the last stop", len(missed))
         return len(missed)
@@ -93,8 +99,8 @@ class InboundForwarder:
             idempotency_key=f"forward:{message['id']}",
         )
         try:
-            await self.sending.accept(self._key, order)
-        except ApiError as exc:
+            await self.sending.submit(self._key, order)
+        except Refused as exc:
             _LOGGER.warning("Forwarding SMS %d by e-mail refused: %s", message["id"], exc.message)
         except Exception:
             _LOGGER.exception("Forwarding SMS %d by e-mail failed", message["id"])

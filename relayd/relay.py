@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from relayd import __version__
+from relayd.api.presenters import EVENT_PAYLOADS, message_json, sim_json
 from relayd.auth import KeyAuthenticator
 from relayd.bridges.asg_hub import AsgHub
 from relayd.bridges.base import SimBackend
@@ -40,12 +42,18 @@ class Relay:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.storage.path, retention_days=config.storage.retention_days)
+        self.store = Store(
+            config.storage.path,
+            payloads=EVENT_PAYLOADS,
+            retention_days=config.storage.retention_days,
+        )
         self.bus = EventBus()
         self.auth = KeyAuthenticator(self.store.keys)
         self.limits = Limits(config.limits)
         self.router = Router(config.routing)
-        self.sims = SimRegistry(self.store, self.router, config.sms.multipart_wait)
+        self.sims = SimRegistry(
+            self.store, self.router, config.sms.multipart_wait, describe=sim_json
+        )
         self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
         self.sims.outbox = self.outbox
         self.channels = ChannelOutbox(self.store, config.routing.max_attempts)
@@ -70,36 +78,50 @@ class Relay:
         self.notifier = PhoneNotifier(self.store.events, self.bus, self.device_hubs)
         self.channels.register(self.notifier)
         self.sending = SendService(
-            config, self.store, self.outbox, self.router, self.sims, self.channels
+            config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
-        self.forwarder = InboundForwarder(config.email, self.sending)
+        self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.calls = CallDispatcher(self.store, self.sims)
         self.webhooks = WebhookWorker(config, self.store.webhooks)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
 
     async def start(self, backends: list[SimBackend] | None = None) -> None:
-        """Open the store, make the first admin key if needed, start SIMs and the outbox."""
-        await self.store.open()
-        self.store.on_commit(self.bus.publish)
-        self.store.on_commit(self.webhooks.on_commit)
-        self.store.on_commit(self.forwarder.on_commit)
-        if not await self.store.keys.has_admin_key():
-            _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
-            self.admin_key = secret
-            write_admin_key(self.config, secret)
-        await self.webhooks.start()  # before SIMs: their first events find the endpoints
-        await self.sims.start()
-        # After the SIM registry, before the outbox: the phones' SIMs (offline) are known
-        # when the outbox decides what a restart tore and what it resumes.
-        for hub in self.device_hubs:
-            await hub.start()
-        await self.outbox.start()
-        await self.channels.start()
-        await self.forwarder.catch_up(self.store.messages)
-        await self.calls.start()
-        for backend in backends or []:
-            await self.sims.add(backend)
+        """Open the store, make the first admin key if needed, start SIMs and the outbox.
+
+        A step that fails unwinds every step before it (newest first), so a failed start
+        leaves no task running and the database closed.
+        """
+        async with contextlib.AsyncExitStack() as undo:
+            await self.store.open()
+            undo.push_async_callback(self.store.close)
+            self.store.on_commit(self.bus.publish)
+            self.store.on_commit(self.webhooks.on_commit)
+            self.store.on_commit(self.forwarder.on_commit)
+            if not await self.store.keys.has_admin_key():
+                _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
+                self.admin_key = secret
+                write_admin_key(self.config, secret)
+            await self.webhooks.start()  # before SIMs: their first events find the endpoints
+            undo.push_async_callback(self.webhooks.stop)
+            await self.sims.start()
+            undo.push_async_callback(self.sims.stop)
+            # After the SIM registry, before the outbox: the phones' SIMs (offline) are known
+            # when the outbox decides what a restart tore and what it resumes.
+            for hub in self.device_hubs:
+                await hub.start()
+                undo.push_async_callback(hub.stop)
+            await self.outbox.start()
+            undo.push_async_callback(self.outbox.drain, 0.0)
+            await self.channels.start()
+            undo.push_async_callback(self.channels.drain, 0.0)
+            await self.forwarder.catch_up(self.store.messages)
+            undo.push_async_callback(self.forwarder.stop)
+            await self.calls.start()
+            undo.push_async_callback(self.calls.stop)
+            for backend in backends or []:
+                await self.sims.add(backend)
+            undo.pop_all()  # all started: from here on `stop` takes it down
         self.started = True
 
     async def close_connections(self) -> None:

@@ -1,4 +1,9 @@
-"""Accepting sends: the one path every API surface uses (validate, split, store, enqueue)."""
+"""Accepting sends: the one path of every surface (validate, spend the rate limit, store, enqueue).
+
+`SendService.submit` and `SendService.cancel` are the only way a message is sent or cancelled;
+an API surface maps its request to a `SendOrder` and the `Accepted` result back to its shape.
+Everything is checked before a rate-limit token is spent, so a refused request costs nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from modem.codec import CodecError, split_text
 from relayd.auth import check_allowlist
@@ -20,9 +25,10 @@ from relayd.dispatch.channels import ChannelMessage, ChannelOutbox
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Pending, Router, sim_matches
 from relayd.dispatch.sims import SimRegistry
-from relayd.exceptions import ApiError
+from relayd.exceptions import Conflict, IdempotencyConflict, InvalidField, NotFound
 from relayd.numbers import InvalidNumber, normalize_number
-from relayd.store import ApiKey, Created, IdempotencyConflict, NewMessage, Store
+from relayd.store import ApiKey, Created, NewMessage, Store
+from relayd.store import IdempotencyConflict as StoredKeyConflict
 
 MAX_RECIPIENTS = 100
 KNOWN_CHANNELS = ("sms", "email", "notify", "wa", "tg", "tg_bot", "pchat", "mms", "voice")
@@ -47,6 +53,7 @@ class SendOrder:
     encoding: Literal["auto", "gsm7"] = "auto"
     field_to: str = "to"  # how the caller's API names the fields, for error messages
     field_text: str = "text"
+    wait_for_sim: bool = False  # an explicit SIM no phone has brought yet is waited for (seed 004)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,14 @@ class Accepted:
     replayed: bool
 
 
+class RateLimit(Protocol):
+    """Spends a key's send tokens, or raises RateLimited and spends none."""
+
+    def take(self, key: ApiKey, cost: int = 1) -> None: ...
+
+    def refund(self, key: ApiKey, cost: int = 1) -> None: ...
+
+
 class SendService:
     """Validates and accepts sends; hands them to the outbox."""
 
@@ -76,8 +91,10 @@ class SendService:
         router: Router,
         sims: SimRegistry,
         channels: ChannelOutbox | None = None,
+        limiter: RateLimit | None = None,
     ) -> None:
         self.config = config
+        self.limiter = limiter
         self.store = store
         self.outbox = outbox
         self.router = router
@@ -90,21 +107,20 @@ class SendService:
         return ("sms", *(self.channels.served if self.channels is not None else ()))
 
     def plan(self, text: str, encoding: str = "auto", field: str = "text") -> Plan:
-        """Encoding and parts of `text`, computed by the codec the modems use; 422 when too long."""
+        """Encoding and parts of `text` by the codec the modems use; refused when too long."""
         if not text:
-            raise ApiError(422, "invalid_field", f"{field}: the message text is empty", field)
+            raise InvalidField(field, f"{field}: the message text is empty")
         try:
             split = split_text(text, encoding)  # type: ignore[arg-type]
         except CodecError as exc:
-            raise ApiError(422, "invalid_field", f"{field}: {exc}", field) from None
+            raise InvalidField(field, f"{field}: {exc}") from None
         limit = self.config.sms.max_parts
         if len(split.segments) > limit:
-            raise ApiError(
-                422,
-                "text_too_long",
+            raise InvalidField(
+                field,
                 f"{field}: this text needs {len(split.segments)} SMS parts "
                 f"({split.encoding}, {len(text)} characters); the limit is {limit} parts",
-                field,
+                "text_too_long",
             )
         return Plan(split.encoding, list(split.segments))
 
@@ -112,30 +128,19 @@ class SendService:
         """The recipients (E.164, or addresses for e-mail), checked against the key's allowlist."""
         if order.channel == "notify":
             return [NOTIFY_PEER]
+        field = order.field_to
         if not order.to:
-            raise ApiError(
-                422,
-                "invalid_field",
-                f"{order.field_to}: at least one recipient is required",
-                order.field_to,
-            )
+            raise InvalidField(field, f"{field}: at least one recipient is required")
         if len(order.to) > MAX_RECIPIENTS:
-            raise ApiError(
-                422,
-                "invalid_field",
-                f"{order.field_to}: at most {MAX_RECIPIENTS} recipients per request",
-                order.field_to,
-            )
+            raise InvalidField(field, f"{field}: at most {MAX_RECIPIENTS} recipients per request")
         out = []
         for raw in order.to:
             if order.channel == "email":
                 try:
                     address = normalize_address(raw)
                 except InvalidAddress as exc:
-                    raise ApiError(
-                        422, "invalid_address", f"{order.field_to}: {exc}", order.field_to
-                    ) from None
-                check_allowlist(key, address, order.field_to)
+                    raise InvalidField(field, f"{field}: {exc}", "invalid_address") from None
+                check_allowlist(key, address, field)
                 out.append(address)
                 continue
             try:
@@ -145,42 +150,39 @@ class SendService:
                     allow_short_codes=key.allow_short_codes or self.config.sms.allow_short_codes,
                 )
             except InvalidNumber as exc:
-                raise ApiError(
-                    422, "invalid_number", f"{order.field_to}: {exc}", order.field_to
-                ) from None
-            check_allowlist(key, number, order.field_to)
+                raise InvalidField(field, f"{field}: {exc}", "invalid_number") from None
+            check_allowlist(key, number, field)
             out.append(number)
         return out
 
     def dial_target(self, key: ApiKey, raw: str, field: str = "to") -> str:
-        """A number to ring: E.164, inside the key's allowlist; 422/403 otherwise."""
+        """A number to ring: E.164, inside the key's allowlist; InvalidField/Forbidden otherwise."""
         try:
             number = normalize_number(raw, self.config.sms.default_region)
         except InvalidNumber as exc:
-            raise ApiError(422, "invalid_number", f"{field}: {exc}", field) from None
+            raise InvalidField(field, f"{field}: {exc}", "invalid_number") from None
         check_allowlist(key, number, field)
         return number
 
     def check_channel(self, channel: str) -> None:
-        """422 for channels this hardware does not serve, naming those it does."""
+        """Refuse channels this hardware does not serve, naming those it does."""
         if channel not in self.served_channels:
             served = ", ".join(self.served_channels)
             what = (
                 "unknown channel" if channel not in KNOWN_CHANNELS else "not served by this relay"
             )
-            raise ApiError(
-                422,
-                "unsupported_channel",
-                f"channel: '{channel}' is {what}; this relay serves: {served}",
+            raise InvalidField(
                 "channel",
+                f"channel: '{channel}' is {what}; this relay serves: {served}",
+                "unsupported_channel",
             )
 
     def check_sim(self, org: str, wanted: str | None) -> None:
-        """422 when an explicit SIM names nothing this org has."""
+        """Refuse an explicit SIM that names nothing this org has."""
         if wanted is None:
             return
         if not any(sim_matches(s, wanted) for s in self.sims.for_org(org)):
-            raise ApiError(422, "unknown_sim", f"sim: no SIM '{wanted}' in this org", "sim")
+            raise InvalidField("sim", f"sim: no SIM '{wanted}' in this org", "unknown_sim")
 
     def choose_sim(self, org: str, peer: str, wanted: str | None) -> SimBackend | None:
         """The SIM the router would pick now (for dry runs)."""
@@ -195,12 +197,50 @@ class SendService:
         if order.channel != "sms":
             return peers, self._plain_text(order)
         plan = self.plan(order.text, order.encoding, order.field_text)
-        self.check_sim(key.org, order.sim)
+        if not order.wait_for_sim:
+            self.check_sim(key.org, order.sim)
         return peers, plan
 
-    async def accept(self, key: ApiKey, order: SendOrder) -> Accepted:
-        """Store the order's messages as queued (or replay an idempotent request) and enqueue."""
-        peers, plan = self.prepare(key, order)
+    async def submit(self, key: ApiKey, order: SendOrder) -> Accepted:
+        """Check the order, spend the key's tokens (one per message), store it and enqueue."""
+        return (await self.submit_all(key, [order]))[0]
+
+    async def submit_all(self, key: ApiKey, orders: Sequence[SendOrder]) -> list[Accepted]:
+        """`submit` for several orders: all are checked before a token is spent or one stored."""
+        checked = [(order, *self.prepare(key, order)) for order in orders]
+        unpaid = sum(len(peers) for _, peers, _ in checked)
+        if self.limiter is not None:
+            self.limiter.take(key, unpaid)
+        accepted = []
+        try:
+            for order, peers, plan in checked:
+                accepted.append(await self._store(key, order, peers, plan))
+                unpaid -= len(peers)
+        except IdempotencyConflict:  # found only when storing: the refusal still costs nothing
+            if self.limiter is not None:
+                self.limiter.refund(key, unpaid)
+            raise
+        return accepted
+
+    async def cancel(self, key: ApiKey, message_id: int) -> None:
+        """Cancel an outbound message of the key's org still queued; NotFound or Conflict."""
+        messages = self.store.messages
+        current = await messages.get_message(key.org, message_id)
+        if current is None or current.direction != "out":
+            raise NotFound("no such message")
+        done = await messages.transition(
+            message_id, "cancelled", error="cancelled by API", only_from=("queued",)
+        )
+        if done is None:
+            latest = await messages.get_message(key.org, message_id)
+            state = latest.status if latest else current.status
+            raise Conflict(
+                f"the message is already {state}; only queued messages can be cancelled",
+                code="not_cancellable",
+            )
+        self.outbox.forget(message_id)
+
+    async def _store(self, key: ApiKey, order: SendOrder, peers: list[str], plan: Plan) -> Accepted:
         sim_request = order.sim if order.channel == "sms" else None
         now = time.time()
         send_at = order.send_at.timestamp() if order.send_at else None
@@ -233,13 +273,8 @@ class SendService:
             results = await self.store.messages.create_outbound(
                 key.org, items, idempotency_key=order.idempotency_key, request_hash=request_hash
             )
-        except IdempotencyConflict:
-            raise ApiError(
-                422,
-                "idempotency_conflict",
-                "idempotency_key: this key was already used for a different request",
-                "idempotency_key",
-            ) from None
+        except StoredKeyConflict:
+            raise IdempotencyConflict() from None
         replayed = not results[0].created
         if not replayed and order.channel != "sms":
             self._enqueue_channel(key.org, order, results, items)
@@ -264,15 +299,14 @@ class SendService:
         """E-mail and notifications carry the text as it is: one part, no SMS encoding."""
         field = order.field_text
         if not order.text.strip():
-            raise ApiError(422, "invalid_field", f"{field}: the message text is empty", field)
+            raise InvalidField(field, f"{field}: the message text is empty")
         limit = MAX_NOTIFY_TEXT if order.channel == "notify" else MAX_EMAIL_TEXT
         if len(order.text) > limit:
-            raise ApiError(
-                422,
-                "text_too_long",
+            raise InvalidField(
+                field,
                 f"{field}: {len(order.text)} characters; a {order.channel} message takes "
                 f"at most {limit}",
-                field,
+                "text_too_long",
             )
         return Plan("utf-8", [order.text])
 

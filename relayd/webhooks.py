@@ -27,9 +27,9 @@ from yarl import URL
 from relayd import __version__
 from relayd.config import Config, WebhookConfig
 from relayd.store.records import EventRow
-from relayd.store.rows import iso
 from relayd.store.webhook_rows import AttemptResult, ConfigEndpoint, DueDelivery
 from relayd.store.webhooks import WebhookStore
+from relayd.timefmt import iso
 from relayd.webhook_rules import (
     TEST_EVENT,
     check_events,
@@ -84,9 +84,14 @@ def delivery_body(delivery: DueDelivery) -> bytes | None:
 
 
 def ha_body(phone: str, when: str, text: str) -> bytes:
-    """The event data of HA's former `sms` integration; `date` as it was: local, no zone."""
+    """The event data of HA's former `sms` integration; `date` as it was: local, no zone.
+
+    That integration named the text `message` (automations read `trigger.event.data.message`);
+    `text` is kept beside it for automations written against relayd's earlier shape.
+    """
     local = dt.datetime.fromisoformat(when).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return json.dumps({"phone": phone, "date": local, "text": text}, ensure_ascii=False).encode()
+    data = {"phone": phone, "date": local, "message": text, "text": text}
+    return json.dumps(data, ensure_ascii=False).encode()
 
 
 def probe_body(kind: str, endpoint_id: int) -> str:

@@ -9,7 +9,9 @@ is the router, which treats every kind alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -167,9 +169,29 @@ async def test_relay_restart_offers_a_send_in_flight_again_under_the_same_id(
         await stop(events)
 
 
-async def test_app_phone_seed_phone_and_modem_in_one_org_are_all_routing_targets(
-    make_relay: RelayFactory, http: aiohttp.ClientSession
-) -> None:
+@dataclass
+class MixedOrg:
+    """The default org with a modem, a seed-004 phone and an app phone, all three online."""
+
+    relay: RelayClient
+    modem: ScriptedSim
+    seed_phone: ScriptedPhone
+    app: ScriptedApp
+
+    async def send_one_by_one(self, count: int) -> list[dict[str, Any]]:
+        """Native sends, each awaited: distinct peers, so round robin over the free SIMs."""
+        out = []
+        for i in range(count):
+            status, body = await self.relay.call(
+                "POST", "/api/v1/messages", json={"to": f"+1555444{i:04d}", "text": f"m{i}"}
+            )
+            assert status == 202
+            out.append(await wait_status(self.relay, body["id"], "sent", "delivered"))
+        return out
+
+
+@contextlib.asynccontextmanager
+async def mixed_org(make_relay: RelayFactory, http: aiohttp.ClientSession) -> AsyncIterator[MixedOrg]:
     modem = ScriptedSim("m1")
     relay = await make_relay([modem])
     await make_org(relay, "default")
@@ -181,19 +203,34 @@ async def test_app_phone_seed_phone_and_modem_in_one_org_are_all_routing_targets
     events = await connect(app)
     try:
         await until(lambda: relay.relay.sims.online_count == 3)
-        kinds = []
-        for i in range(6):  # one at a time, distinct peers: round robin over free SIMs
-            status, body = await relay.call(
-                "POST", "/api/v1/messages", json={"to": f"+1555444{i:04d}", "text": f"m{i}"}
-            )
-            assert status == 202
-            message = await wait_status(relay, body["id"], "sent", "delivered")
-            kinds.append(message["sim"].split(":")[0])
-        assert set(kinds) == {"asg", "modem", "phone"}  # each kind took sends
-        assert len(modem.sent) + len(seed_phone.sent) + len(app.received) == 6
+        yield MixedOrg(relay, modem, seed_phone, app)
     finally:
         await stop(events)
         await seed_phone.stop()
+
+
+async def test_app_phone_seed_phone_and_modem_in_one_org_are_all_routing_targets(
+    make_relay: RelayFactory, http: aiohttp.ClientSession
+) -> None:
+    async with mixed_org(make_relay, http) as org:
+        kinds = [m["sim"].split(":")[0] for m in await org.send_one_by_one(6)]
+        assert set(kinds) == {"asg", "modem", "phone"}  # each kind took sends
+        assert len(org.modem.sent) + len(org.seed_phone.sent) + len(org.app.received) == 6
+
+
+async def test_the_3rdparty_message_state_names_the_device_each_sim_declares(
+    make_relay: RelayFactory, http: aiohttp.ClientSession
+) -> None:
+    """`deviceId` is the device the sending SIM declares (app or seed-004 phone); a modem SIM
+    declares none and is its own device."""
+    async with mixed_org(make_relay, http) as org:
+        [pocket] = [d.id for d in org.relay.relay.phone_hub.of_org("default")]
+        devices = {}
+        for message in await org.send_one_by_one(6):
+            status, state = await org.relay.call("GET", f"/api/3rdparty/v1/messages/{message['id']}")
+            assert status == 200, state
+            devices[message["sim"].split(":")[0]] = state["deviceId"]
+        assert devices == {"asg": org.app.device_id, "phone": pocket, "modem": "modem:m1"}
 
 
 class _AllIds(set[str]):

@@ -344,7 +344,7 @@ async def check_drain_seconds(env: Env) -> None:
         relay = Relay(config)
         await relay.start([sim])
         key, _ = await relay.store.keys.create_key("default", "t", ["send"])
-        accepted = await relay.sending.accept(key, SendOrder(to=[PEER], text="drain"))
+        accepted = await relay.sending.submit(key, SendOrder(to=[PEER], text="drain"))
         message_id = accepted.results[0].message.id
         await until(lambda: relay.outbox.lane(sim).load == 1)
         stopping = asyncio.create_task(relay.stop())

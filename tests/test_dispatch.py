@@ -251,7 +251,7 @@ async def test_restart_fails_in_flight_sends_as_interrupted(tmp_path: Path) -> N
     key, _ = await relay.store.keys.create_key("default", "t", ["send"])
     from relayd.sending import SendOrder
 
-    accepted = await relay.sending.accept(key, SendOrder(to=[NUMBER], text="torn"))
+    accepted = await relay.sending.submit(key, SendOrder(to=[NUMBER], text="torn"))
     message_id = accepted.results[0].message.id
     async with asyncio.timeout(5):
         while getattr(await relay.store.messages.get_message("default", message_id), "status", None) != "sending":

@@ -6,6 +6,7 @@ import hashlib
 import time
 from typing import Any
 
+from relayd.api.presenters import EVENT_PAYLOADS
 from relayd.config import Config
 from relayd.store import Store
 from relayd.store.db import Tx
@@ -52,7 +53,7 @@ async def test_an_old_unsalted_digest_is_migrated_at_start_and_the_secret_keeps_
     make_relay: RelayFactory, config: Config
 ) -> None:
     legacy = hashlib.sha256(SECRET.encode()).hexdigest()  # how earlier versions stored it
-    store = Store(config.storage.path)
+    store = Store(config.storage.path, payloads=EVENT_PAYLOADS)
     await store.open()
 
     def op(tx: Tx) -> None:

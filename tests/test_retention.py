@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from relayd.api.presenters import EVENT_PAYLOADS
 from relayd.bridges.base import InboundSms
 from relayd.config import Config, WebhookConfig
 from relayd.relay import Relay
@@ -76,10 +77,10 @@ async def test_retention_1_day_prunes_older_history_within_a_minute_and_sse_resu
     key, _ = await first.store.keys.create_key("default", "t", ["send", "read"])
     old_sent = []
     for i in range(3):
-        accepted = await first.sending.accept(key, SendOrder(to=[NUMBER], text=f"old {i}"))
+        accepted = await first.sending.submit(key, SendOrder(to=[NUMBER], text=f"old {i}"))
         old_sent.append(accepted.results[0].message.id)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    waiting = await first.sending.accept(key, SendOrder(to=[NUMBER], text="later", send_at=later))
+    waiting = await first.sending.submit(key, SendOrder(to=[NUMBER], text="later", send_at=later))
     old_waiting = waiting.results[0].message.id
     await first.sims.on_inbound("modem:a", InboundSms(sender=NUMBER, text="old in", received_at=None))
     async with asyncio.timeout(10):
@@ -142,7 +143,7 @@ async def test_pruning_walks_in_small_batches_and_keeps_pending_deliveries_event
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retention_module, "BATCH", 7)
-    store = Store(str(tmp_path / "relayd.db"), retention_days=1)
+    store = Store(str(tmp_path / "relayd.db"), payloads=EVENT_PAYLOADS, retention_days=1)
     await store.open()
     try:
         old = time.time() - TWO_DAYS

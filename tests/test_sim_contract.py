@@ -152,7 +152,7 @@ async def crash_with_a_send_in_flight(config: Config) -> int:
     relay = Relay(config)
     await relay.start([sim])
     key, _ = await relay.store.keys.create_key("default", "t", ["send"])
-    accepted = await relay.sending.accept(key, SendOrder(to=[PEER], text="torn"))
+    accepted = await relay.sending.submit(key, SendOrder(to=[PEER], text="torn"))
     message_id: int = accepted.results[0].message.id
     await wait_for(lambda: relay.outbox.lane(sim).load == 1)
     await relay.outbox.drain(0)

@@ -17,7 +17,8 @@ import typing
 from collections.abc import Iterator
 from pathlib import Path
 
-from relayd.store import ApiKey, MessageRow, Store
+from relayd.api.presenters import EVENT_PAYLOADS, message_json
+from relayd.store import ApiKey, EventPayloads, MessageRow, NewMessage, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "relayd" / "store"
@@ -140,6 +141,76 @@ def test_the_typed_row_check_refuses_raw_rows_and_loose_dicts() -> None:
 
 
 def test_the_store_facade_owns_every_repository(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "relayd.db"))
+    store = Store(str(tmp_path / "relayd.db"), payloads=EVENT_PAYLOADS)
     owned = {type(value) for value in vars(store).values()}
     assert set(_repository_classes()) <= owned
+
+
+def presenter_work(source: str) -> list[str]:
+    """What a store module does that belongs to the API's presenters: JSON shapes, API times."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
+            node.name.endswith("_json") or node.name == "public"
+        ):
+            found.append(f"defines {node.name}")
+        found += [
+            f"imports {n}" for n in names if n == "relayd.timefmt" or n.startswith("relayd.api")
+        ]
+    return found
+
+
+def test_the_presenter_check_finds_planted_json_shaping() -> None:
+    planted = (
+        "from relayd.timefmt import iso\n"
+        "import relayd.api.presenters\n"
+        "def message_json(row):\n"
+        "    return {'at': iso(row.at)}\n"
+        "class Key:\n"
+        "    def public(self):\n"
+        "        return {}\n"
+    )
+    assert sorted(presenter_work(planted)) == [
+        "defines message_json",
+        "defines public",
+        "imports relayd.api.presenters",
+        "imports relayd.timefmt",
+    ]
+    assert presenter_work("from relayd.store.records import MessageRow\n") == []
+
+
+def test_no_store_module_shapes_json_or_formats_api_times() -> None:
+    found = {}
+    for path in sorted(STORE.glob("*.py")):
+        work = presenter_work(path.read_text(encoding="utf-8"))
+        if work:
+            found[path.name] = work
+    assert found == {}
+
+
+async def _first_event_of_a_send(store: Store) -> tuple[MessageRow, dict[str, object]]:
+    await store.open()
+    try:
+        item = NewMessage(peer="+15551230001", text="hello", parts=1, encoding="gsm7")
+        [created] = await store.messages.create_outbound(
+            "default", [item], idempotency_key=None, request_hash=None
+        )
+        [event] = [e for e in await store.events.since("default", 0) if e.type == "sms.queued"]
+        return created.message, event.data
+    finally:
+        await store.close()
+
+
+async def test_a_stored_message_s_event_carries_the_payload_the_composition_root_hands_in(
+    tmp_path: Path,
+) -> None:
+    row, data = await _first_event_of_a_send(Store(str(tmp_path / "a.db"), payloads=EVENT_PAYLOADS))
+    assert data == message_json(row)  # the API's JSON of the message, written in its transaction
+    other = EventPayloads(message=lambda r: {"only": r.id}, call=lambda c: {})
+    row, data = await _first_event_of_a_send(Store(str(tmp_path / "b.db"), payloads=other))
+    assert data == {"only": row.id}

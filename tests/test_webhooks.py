@@ -436,6 +436,7 @@ async def test_homeassistant_kind_fires_sms_incoming_sms(
     assert hit.json == {
         "phone": PEER,
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.received_at)),
+        "message": "Grüße from the garden gate",  # the old integration's name for the text
         "text": "Grüße from the garden gate",
     }
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.api.models import KeyCreate, KeyCreated, KeyList, Ok
+from relayd.api.presenters import key_json
 from relayd.exceptions import ApiError
 
 TAGS = ("admin",)
@@ -46,7 +47,7 @@ def register(api: Api) -> None:
 async def list_keys(request: web.Request) -> web.Response:
     """GET /api/v1/keys."""
     keys = await relay_of(request).store.keys.list_keys(key_of(request).org)
-    return json_response({"keys": [k.public() for k in keys]})
+    return json_response({"keys": [key_json(k) for k in keys]})
 
 
 async def create_key(request: web.Request) -> web.Response:
@@ -67,7 +68,7 @@ async def create_key(request: web.Request) -> web.Response:
         rate_limit=body.rate_limit,
         allow_short_codes=body.allow_short_codes,
     )
-    return json_response({"ok": True, "key": secret, "info": key.public()}, 201)
+    return json_response({"ok": True, "key": secret, "info": key_json(key)}, 201)
 
 
 async def revoke_key(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ recipient under the idempotency key `asg:<id>`, and answers with the app's aggre
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -17,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd import __version__
 from relayd.api.asg_auth import hub_of, third_party_key
 from relayd.api.asg_mobile import device_json, no_content
+from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.framework import Api, json_response, validate
 from relayd.bridges.asg import asg_sim_id, asg_time, nanoid
-from relayd.exceptions import ApiError
+from relayd.dispatch.sims import SimRegistry
+from relayd.exceptions import ApiError, Conflict, IdempotencyConflict
 from relayd.sending import SendOrder
 from relayd.store.asg import AsgWebhookRow
 from relayd.store.records import MessageRow
@@ -134,7 +137,7 @@ async def post_message(request: web.Request) -> web.Response:
     """POST /messages: 202 with the message's state and a Location to poll it."""
     key = await third_party_key(request, "send")
     relay = relay_of(request)
-    body = validate(ThirdPartyMessage, await read_json(request))
+    body = validate(ThirdPartyMessage, (await read_body(request)).require())
     if body.dataMessage is not None or body.mmsMessage is not None:
         raise ApiError(
             422, "unsupported_content", "dataMessage/mmsMessage: relayd sends text SMS only"
@@ -165,25 +168,20 @@ async def post_message(request: web.Request) -> web.Response:
         field_to="phoneNumbers",
         field_text="textMessage",
     )
-    relay.auth.take(key, len(order.to))
     try:
-        await relay.sending.accept(key, order)
-    except ApiError as exc:
-        if exc.code == "idempotency_conflict":
-            raise ApiError(
-                409, "conflict", "id: a message with this id already exists", "id"
-            ) from None
-        raise
+        await relay.sending.submit(key, order)
+    except IdempotencyConflict:
+        raise ApiError(409, "conflict", "id: a message with this id already exists", "id") from None
     rows = await hub_of(request).store.messages_of_request(key.org, KEY_PREFIX + message_id)
     location = f"{PREFIX}/messages/{message_id}"
-    return json_response(message_state(message_id, rows), 202, {"Location": location})
+    return json_response(message_state(message_id, rows, relay.sims), 202, {"Location": location})
 
 
 async def get_message(request: web.Request) -> web.Response:
     """GET /messages/{id} (also a relayd message id)."""
     key = await third_party_key(request, "read")
     message_id, rows = await _rows(request, key.org)
-    return json_response(message_state(message_id, rows))
+    return json_response(message_state(message_id, rows, relay_of(request).sims))
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -193,16 +191,13 @@ async def delete_message(request: web.Request) -> web.Response:
     message_id, rows = await _rows(request, key.org)
     cancelled = 0
     for row in rows:
-        done = await relay.store.messages.transition(
-            row.id, "cancelled", error="cancelled by API", only_from=("queued",)
-        )
-        if done is not None:
-            relay.outbox.forget(row.id)
+        with contextlib.suppress(Conflict):  # this recipient is already past `queued`
+            await relay.sending.cancel(key, row.id)
             cancelled += 1
     if not cancelled:
-        raise ApiError(409, "not_cancellable", "the message was already handed to a SIM")
+        raise Conflict("the message was already handed to a SIM", code="not_cancellable")
     _, rows = await _rows(request, key.org)
-    return json_response(message_state(message_id, rows))
+    return json_response(message_state(message_id, rows, relay.sims))
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -229,7 +224,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def post_webhook(request: web.Request) -> web.Response:
     """POST /webhooks: the org's phones get it on their next GET /webhooks (told by SSE)."""
     key = await third_party_key(request, "admin")
-    body = validate(ThirdPartyWebhook, await read_json(request))
+    body = validate(ThirdPartyWebhook, (await read_body(request)).require())
     if body.event not in WEBHOOK_EVENTS:
         raise ApiError(422, "invalid_field", f"event: one of {', '.join(WEBHOOK_EVENTS)}", "event")
     if not body.url.lower().startswith(("https://", "http://127.0.0.1")):
@@ -277,7 +272,7 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-def message_state(message_id: str, rows: list[MessageRow]) -> dict[str, Any]:
+def message_state(message_id: str, rows: list[MessageRow], sims: SimRegistry) -> dict[str, Any]:
     """The app's `MessageState` of a request's messages (one per recipient)."""
     recipients = []
     reached: dict[str, float] = {}
@@ -299,7 +294,7 @@ def message_state(message_id: str, rows: list[MessageRow]) -> dict[str, Any]:
         "recipients": recipients,
         "states": {name: asg_time(at) for name, at in sorted(reached.items(), key=lambda i: i[1])},
     }
-    device = _device_of_sim(rows[0].sim) if rows else None
+    device = _device_of_sim(sims, rows[0].sim) if rows else None
     if device:
         answer["deviceId"] = device
     if rows:
@@ -321,13 +316,16 @@ def _overall(states: list[str]) -> str:
     return min(done, key=PROGRESS.index) if done else "Cancelled"
 
 
-def _device_of_sim(sim: str | None) -> str | None:
-    if not sim:
+def _device_of_sim(sims: SimRegistry, sim: str | None) -> str | None:
+    """The device a SIM declares it belongs to (a phone's SIMs); a modem SIM is its own device.
+
+    None when the message has no SIM yet, or its SIM is no longer known to the relay.
+    """
+    backend = sims.get(sim) if sim else None
+    if backend is None:
         return None
-    kind, _, rest = sim.partition(":")
-    if kind in ("asg", "phone") and ":" in rest:
-        return rest.rsplit(":", 1)[0]
-    return sim
+    device = backend.info.extra.get("device")
+    return backend.info.id if device is None else str(device)
 
 
 def _sim_request(

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from relayd.api.context import relay_of
+from relayd.api.credentials import credentials_from
 from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off, secret_key
-from relayd.auth import credentials_from, require_scope
+from relayd.auth import require_scope
 from relayd.bridges.asg import AsgDevice, nanoid
 from relayd.bridges.asg_hub import AsgHub
 from relayd.exceptions import ApiError

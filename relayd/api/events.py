@@ -10,13 +10,13 @@ from collections.abc import Hashable, Iterator
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
+from relayd.api.credentials import credentials_from
 from relayd.api.framework import Api
-from relayd.auth import credentials_from
+from relayd.api.presenters import iso
 from relayd.events import CLOSE
 from relayd.exceptions import ApiError
 from relayd.limits import StreamCounter, TooManyStreams
 from relayd.store import EventRow
-from relayd.store.rows import iso
 
 KEEPALIVE_SECONDS = 15.0
 BACKLOG_PAGE = 1000

@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field
 
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, read_json, validate
-from relayd.bridges.base import SendFailed, SimBackend
-from relayd.dispatch.router import sim_matches
+from relayd.bridges.base import SendFailed
 from relayd.exceptions import ApiError
 
 USSD_RE = re.compile(r"^[0-9*#+]{2,40}$")
@@ -84,21 +83,6 @@ def register(api: Api) -> None:
     )(call)
 
 
-def _pick(request: web.Request, wanted: str | None, capability: str) -> SimBackend:
-    sims = relay_of(request).sims.for_org(key_of(request).org)
-    able = [s for s in sims if capability in s.capabilities]
-    if wanted is not None:
-        able = [s for s in able if sim_matches(s, wanted)]
-        if not able:
-            raise ApiError(
-                422, "unknown_sim", f"sim: no SIM '{wanted}' that can do {capability}", "sim"
-            )
-    online = [s for s in able if s.info.online]
-    if not online:
-        raise ApiError(409, "no_sim_online", f"no SIM that can do {capability} is online")
-    return online[0]
-
-
 def _failed(exc: SendFailed) -> ApiError:
     status = 409 if exc.code == "offline" else 422 if exc.code == "invalid" else 502
     return ApiError(status, exc.code, exc.message)
@@ -109,7 +93,7 @@ async def ussd(request: web.Request) -> web.Response:
     body = validate(UssdRequest, await read_json(request))
     if not USSD_RE.match(body.code):
         raise ApiError(422, "invalid_field", "code: use digits, * and #, e.g. *100#", "code")
-    sim = _pick(request, body.sim, "ussd")
+    sim = relay_of(request).calls.pick(key_of(request).org, body.sim, "ussd")
     assert isinstance(sim, _UssdCapable)
     try:
         answer = await sim.ussd(body.code)
@@ -125,8 +109,8 @@ async def call(request: web.Request) -> web.Response:
     key = key_of(request)
     body = validate(CallRequest, await read_json(request))
     to = relay.sending.dial_target(key, body.to)
-    relay.auth.take(key)
-    sim = _pick(request, body.sim, "call")
+    sim = relay.calls.pick(key.org, body.sim, "call")
+    relay.auth.take(key)  # after every check: a refused call costs no token
     assert isinstance(sim, _CallCapable)
     try:
         result = await sim.call(to, body.ring_seconds)

@@ -16,17 +16,18 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json
+from relayd.api.credentials import credentials_from
+from relayd.api.framework import Api, json_response
 from relayd.api.models import SendResult
-from relayd.api.v1 import send_results
-from relayd.auth import credentials_from, require_scope
+from relayd.api.presenters import send_results
+from relayd.auth import require_scope
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
 from relayd.store import ApiKey
 
 TAGS = ("home automation",)
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class NotifyForm(BaseModel):
@@ -109,9 +110,7 @@ async def _notify(request: web.Request) -> web.Response:
         field_to="target",
         field_text="message",
     )
-    relay.sending.prepare(key, order)  # 4xx before a rate-limit token is spent
-    relay.auth.take(key, max(1, len(targets)))
-    accepted = await relay.sending.accept(key, order)
+    accepted = await relay.sending.submit(key, order)
     return json_response(NotifyResult(messages=send_results(accepted)).model_dump(), 202)
 
 
@@ -139,16 +138,8 @@ async def _authenticate(request: web.Request) -> ApiKey:
 async def _fields(request: web.Request) -> dict[str, Any]:
     """Query parameters, then the body's fields over them (JSON object or form)."""
     fields: dict[str, Any] = {k: v for k, v in request.query.items() if k != "token"}
-    if request.method != "POST" or not request.can_read_body:
-        return fields
-    if request.content_type in FORM_TYPES:
-        form = await request.post()
-        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
-        return fields
-    data = await read_json(request)
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid_body", "the body must be a JSON object or a form")
-    fields.update(data)
+    if request.method == "POST":
+        fields.update((await read_body(request, allow_empty=True)).require())
     return fields
 
 

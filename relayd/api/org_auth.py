@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from relayd.api.context import relay_of
-from relayd.auth import credentials_from, require_scope
+from relayd.api.credentials import credentials_from
+from relayd.auth import require_scope
 from relayd.config import ORG_RE
-from relayd.exceptions import ApiError
+from relayd.exceptions import ApiError, RateLimited
 from relayd.store import ApiKey
 from relayd.store.keys import KEY_PREFIX
 from relayd.store.phones import TOKEN_PREFIX, PhoneDeviceRow
@@ -57,12 +58,11 @@ def refuse_while_backing_off(request: web.Request) -> None:
     limits = relay_of(request).config.limits
     wait = relay_of(request).limits.failed_auth.retry_after(request.remote)
     if wait is not None:
-        raise ApiError(
-            429,
-            "too_many_failed_logins",
+        raise RateLimited(
             f"{limits.failed_auth_max} wrong passwords or secrets from this address in "
             f"{limits.failed_auth_window:g} s ([limits] failed_auth_max); retry in {wait} s",
-            headers={"Retry-After": str(wait)},
+            wait,
+            code="too_many_failed_logins",
         )
 
 

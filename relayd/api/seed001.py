@@ -14,16 +14,14 @@ cursor where it is. Auth is an API key (`Authorization: Bearer`); the seed's pCh
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.bodies import read_body
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, validate
 from relayd.api.models import Message
-from relayd.exceptions import ApiError
-from relayd.store.rows import message_json
+from relayd.api.presenters import message_json
 
 TAGS = ("seed 000/001",)
 
@@ -69,12 +67,7 @@ async def poll(request: web.Request) -> web.Response:
     """POST /api/v1/webchat/poll."""
     relay = relay_of(request)
     key = key_of(request)
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    body = validate(PollRequest, data)
+    body = validate(PollRequest, (await read_body(request, allow_empty=True)).require())
     cursor = body.chat_address or ""
     after = (
         body.since_id

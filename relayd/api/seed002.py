@@ -14,10 +14,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, read_json, validate
+from relayd.api.credentials import bare_key_from
+from relayd.api.errors import as_api_error
+from relayd.api.framework import Api, json_response, validate
 from relayd.auth import require_scope
-from relayd.exceptions import ApiError
+from relayd.exceptions import ApiError, Refused
 from relayd.sending import SendOrder
 from relayd.store import ApiKey
 
@@ -71,8 +74,8 @@ async def send_twilio_message(request: web.Request) -> web.Response:
     """POST /chat/Chatbot/SendTwilioMessage."""
     try:
         return await _send(request)
-    except ApiError as exc:
-        return _envelope_error(exc)
+    except (ApiError, Refused) as exc:
+        return _envelope_error(as_api_error(exc))
     except web.HTTPRequestEntityTooLarge:
         limit = relay_of(request).config.server.max_body_bytes // 1024
         return _envelope_error(
@@ -83,7 +86,7 @@ async def send_twilio_message(request: web.Request) -> web.Response:
 async def _send(request: web.Request) -> web.Response:
     relay = relay_of(request)
     key = await _authenticate(request)
-    body = validate(TwilioMessageRequest, await read_json(request))
+    body = validate(TwilioMessageRequest, (await read_body(request)).require())
     order = SendOrder(
         to=[body.ToPhoneNumber],
         text=body.Message,
@@ -91,8 +94,7 @@ async def _send(request: web.Request) -> web.Response:
         field_to="ToPhoneNumber",
         field_text="Message",
     )
-    relay.auth.take(key)
-    accepted = await relay.sending.accept(key, order)
+    accepted = await relay.sending.submit(key, order)
     message = accepted.results[0].message
     envelope = Envelope(
         Data=EnvelopeData(Status="True", Message=message.status, SessionID=message.id),
@@ -105,10 +107,7 @@ async def _send(request: web.Request) -> web.Response:
 
 async def _authenticate(request: web.Request) -> ApiKey:
     """The key of `Authorization: <key>` (also `Bearer <key>` or `X-Api-Key`), scope send."""
-    header = request.headers.get("Authorization", "").strip()
-    if header[:7].lower() == "bearer ":
-        header = header[7:].strip()
-    secret = header or request.headers.get("X-Api-Key", "").strip()
+    secret = bare_key_from(request)
     if not secret:
         raise ApiError(
             401,

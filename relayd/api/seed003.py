@@ -1,6 +1,6 @@
 """The agent telephony API of seed 003: SMS, ring calls, history, status, on the native domain.
 
-Sends go through `relay.sending.accept` like every other surface; a voice call is a ring
+Sends go through `relay.sending.submit` like every other surface; a voice call is a ring
 alert through a GSM modem (see `dispatch/calls.py`): the `prompt` is recorded, never spoken,
 and every answer about a call says so. MMS is not sent by any SIM of this relay: 422.
 """
@@ -12,13 +12,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.bodies import read_body
 from relayd.api.context import key_of, relay_of
-from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.framework import Api, json_response, query_model, validate
+from relayd.api.presenters import call_json, message_json
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
-from relayd.store.calls import CallRow, call_json
+from relayd.store import CallRow
 from relayd.store.records import MessageRow
-from relayd.store.rows import message_json
 
 TAGS = ("seed 003",)
 PROMPT_NOT_SPOKEN = (
@@ -210,7 +211,7 @@ async def send_sms(request: web.Request) -> web.Response:
     """POST /api/messaging/sms."""
     relay = relay_of(request)
     key = key_of(request)
-    body = validate(SmsRequest, await read_json(request))
+    body = validate(SmsRequest, (await read_body(request)).require())
     order = SendOrder(
         to=[body.to],
         text=body.body,
@@ -219,8 +220,7 @@ async def send_sms(request: web.Request) -> web.Response:
         source="seed-003",
         field_text="body",
     )
-    relay.auth.take(key)
-    accepted = await relay.sending.accept(key, order)
+    accepted = await relay.sending.submit(key, order)
     record = _record(accepted.results[0].message, _numbers(request))
     return json_response(record, 200 if accepted.replayed else 202)
 
@@ -251,16 +251,12 @@ async def voice(request: web.Request) -> web.Response:
     """POST /api/messaging/voice: 202 with the call's id at once; the ringing goes on."""
     relay = relay_of(request)
     key = key_of(request)
-    body = validate(VoiceRequest, await read_json(request))
+    body = validate(VoiceRequest, (await read_body(request)).require())
     to = relay.sending.dial_target(key, body.to)
-    relay.auth.take(key)
+    backend = relay.calls.pick(key.org, body.sim)
+    relay.auth.take(key)  # after every check: a refused call costs no token
     call = await relay.calls.ring(
-        key.org,
-        to,
-        ring_seconds=body.ring_seconds,
-        sim=body.sim,
-        prompt=body.prompt,
-        source="seed-003",
+        backend, to, ring_seconds=body.ring_seconds, prompt=body.prompt, source="seed-003"
     )
     return json_response(_call_record(call), 202)
 

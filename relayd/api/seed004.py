@@ -6,20 +6,18 @@ checked before the body is validated, so a request without them is always a 401.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from relayd.api.bodies import read_body
 from relayd.api.context import relay_of
-from relayd.api.framework import Api, json_response, query_model, read_json, validate
+from relayd.api.framework import Api, json_response, query_model, validate
 from relayd.api.org_auth import OrgAccess, authenticate_org
+from relayd.api.presenters import message_json
 from relayd.bridges.phone import PhoneInbound, inbound_sms, sim_id
 from relayd.dispatch.router import sim_matches
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
-from relayd.store.rows import message_json
 
 TAGS = ("seed 004",)
 MAX_BATCH = 1000
@@ -75,7 +73,11 @@ class SeedSendOne(BaseModel):
 
 
 class SeedSendResult(BaseModel):
-    """The seed's answer: `queued` counts accepted messages; each has its id and status."""
+    """The seed's answer: `queued` counts accepted messages; each has its id and status.
+
+    `device_online` false: no phone is online yet; the messages wait, queued, for one (for the
+    phone that brings the `sim` asked for, if one was).
+    """
 
     ok: bool = True
     device_online: bool
@@ -159,35 +161,21 @@ def register(api: Api) -> None:
     )(sims)
 
 
-async def _lenient_body(request: web.Request) -> dict[str, Any]:
-    """The JSON object of the body, or {} (credentials are looked for before validation)."""
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 async def webhook(request: web.Request) -> web.Response:
     """POST /webhook."""
     relay = relay_of(request)
-    data = await _lenient_body(request)
+    data = await read_body(request)
     access = await authenticate_org(
         request,
-        org=_text(data.get("org_id")) or request.query.get("org_id"),
-        secret=_text(data.get("secret_key"))
+        org=data.text("org_id") or request.query.get("org_id"),
+        secret=data.text("secret_key")
         or request.headers.get("X-Secret-Key")
         or request.query.get("secret_key"),
-        token=_text(data.get("token")) or request.query.get("token"),
+        token=data.text("token") or request.query.get("token"),
         scope="phone",
         allow_create=True,
     )
-    body = validate(WebhookBody, await read_json(request))
+    body = validate(WebhookBody, data.require())
     device = access.device.id if access.device is not None else "webhook"
     stored = duplicates = 0
     for message in body.messages:
@@ -213,17 +201,21 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 async def send(request: web.Request) -> web.Response:
-    """POST /send/{org}: every message is checked before any is stored."""
+    """POST /send/{org}: every message is checked before any is stored.
+
+    A `sim` no phone has brought yet is not refused: the message waits, queued, for the
+    phone that brings it (the seed's "queued (no phone online yet)").
+    """
     relay = relay_of(request)
     org = request.match_info["org"]
-    data = await _lenient_body(request)
+    data = await read_body(request)
     access = await authenticate_org(
         request,
         org=org,
-        secret=_text(data.get("secret_key")) or request.headers.get("X-Secret-Key"),
+        secret=data.text("secret_key") or request.headers.get("X-Secret-Key"),
         scope="send",
     )
-    body = validate(SeedSendBody, await read_json(request))
+    body = validate(SeedSendBody, data.require())
     if body.messages:
         items = body.messages
     elif body.to is not None and body.body is not None:
@@ -238,20 +230,15 @@ async def send(request: web.Request) -> web.Response:
             sim=None if item.sim is None else str(item.sim),
             source="seed-004",
             field_text="body",
+            wait_for_sim=True,
         )
         for item in items
     ]
-    service = relay.sending
-    for order in orders:  # refuse the whole request before storing any of it
-        service.recipients(access.key, order)
-        service.plan(order.text, order.encoding, order.field_text)
-        service.check_sim(access.org, order.sim)
-    relay.auth.take(access.key, len(orders))
-    results = []
-    for order in orders:
-        accepted = await service.accept(access.key, order)
-        message = accepted.results[0].message
-        results.append(SeedSendOne(id=message.id, to=message.peer, status=message.status))
+    accepted = await relay.sending.submit_all(access.key, orders)
+    results = [
+        SeedSendOne(id=m.id, to=m.peer, status=m.status)
+        for m in (a.results[0].message for a in accepted)
+    ]
     online = any(s.info.online for s in relay.sims.for_org(access.org))
     answer = SeedSendResult(device_online=online, queued=len(results), results=results)
     return json_response(answer.model_dump())

@@ -20,10 +20,9 @@ from relayd.api.models import (
     SendResult,
     SimList,
 )
-from relayd.dispatch.sims import sim_json
+from relayd.api.presenters import iso, message_json, send_results, sim_json
 from relayd.exceptions import ApiError
-from relayd.sending import Accepted, SendOrder
-from relayd.store.rows import iso, message_json
+from relayd.sending import SendOrder
 
 TAGS = ("messages",)
 
@@ -111,29 +110,13 @@ async def send_message(request: web.Request) -> web.Response:
     )
     if body.dry_run:
         return json_response(dry_run(request, order).model_dump())
-    relay.sending.prepare(key, order)  # 4xx before a rate-limit token is spent
-    relay.auth.take(key, len(order.to))
-    accepted = await relay.sending.accept(key, order)
+    accepted = await relay.sending.submit(key, order)
     results = send_results(accepted)
     status = 200 if accepted.replayed else 202
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
     if isinstance(body.to, list):
         return json_response(SendListResult(messages=results).model_dump(), status, headers)
     return json_response(results[0].model_dump(), status, headers)
-
-
-def send_results(accepted: Accepted) -> list[SendResult]:
-    """The accepted messages as the send routes answer them."""
-    return [
-        SendResult(
-            id=c.message.id,
-            to=c.message.peer,
-            status=c.message.status,
-            parts=c.message.parts,
-            encoding=c.message.encoding,
-        )
-        for c in accepted.results
-    ]
 
 
 def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
@@ -188,24 +171,8 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def cancel_message(request: web.Request) -> web.Response:
     """DELETE /api/v1/messages/{id}: only a message still queued can be cancelled."""
-    relay = relay_of(request)
-    org = key_of(request).org
     message_id = _message_id(request)
-    current = await relay.store.messages.get_message(org, message_id)
-    if current is None or current.direction != "out":
-        raise ApiError(404, "not_found", "no such message")
-    done = await relay.store.messages.transition(
-        message_id, "cancelled", error="cancelled by API", only_from=("queued",)
-    )
-    if done is None:
-        latest = await relay.store.messages.get_message(org, message_id)
-        state = latest.status if latest else current.status
-        raise ApiError(
-            409,
-            "not_cancellable",
-            f"the message is already {state}; only queued messages can be cancelled",
-        )
-    relay.outbox.forget(message_id)
+    await relay_of(request).sending.cancel(key_of(request), message_id)
     return json_response(CancelResult(id=message_id, status="cancelled").model_dump())
 
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from relayd.api.context import key_of, relay_of
 from relayd.api.framework import Api, json_response, query_model, read_json, validate
 from relayd.api.models import Ok
+from relayd.api.presenters import iso
 from relayd.exceptions import ApiError
-from relayd.store.rows import iso
 from relayd.store.webhook_rows import DeliveryRow, Endpoint
 from relayd.webhook_rules import (
     check_events,

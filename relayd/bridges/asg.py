@@ -26,7 +26,7 @@ from typing import Any, Literal
 from relayd.bridges.base import OutboundSms, SimInfo
 from relayd.bridges.devices import Device, DeviceLine, PendingSend
 from relayd.store.asg import AsgStore
-from relayd.store.rows import iso
+from relayd.timefmt import iso
 
 _LOGGER = logging.getLogger(__name__)
 

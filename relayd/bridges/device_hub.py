@@ -20,7 +20,7 @@ from relayd.bridges.devices import Device, DeviceLine
 from relayd.limits import TooManyDevices
 from relayd.numbers import InvalidNumber, normalize_number
 from relayd.store.records import MessageRow
-from relayd.store.rows import iso
+from relayd.timefmt import iso
 
 SETTLE_STEP = 0.02  # seconds between looks while a pull waits for the outbox
 

@@ -89,7 +89,10 @@ class RelayApi:
         if status >= 400:
             error = data.get("error", {}) if isinstance(data, dict) else {}
             code = error.get("code", "error")
-            raise ToolError(f"the relay refused ({status} {code}): {error.get('message', data)}")
+            field = f", field {error['field']}" if error.get("field") else ""
+            raise ToolError(
+                f"the relay refused ({status} {code}{field}): {error.get('message', data)}"
+            )
         return data
 
 

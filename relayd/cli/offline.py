@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from relayd.api.presenters import EVENT_PAYLOADS, key_json
 from relayd.cli.common import resolve_config
 from relayd.config import ORG_RE
 from relayd.store import Store
@@ -40,7 +41,7 @@ def keys_command(args: argparse.Namespace) -> int:
 
 
 async def _keys(path: str, args: argparse.Namespace) -> int:
-    store = Store(path)
+    store = Store(path, payloads=EVENT_PAYLOADS)
     await store.open()
     try:
         if args.keys_command == "create":
@@ -62,7 +63,7 @@ async def _keys(path: str, args: argparse.Namespace) -> int:
         if args.keys_command == "list":
             keys = await store.keys.list_keys()
             if args.json:
-                print(json.dumps([k.public() for k in keys], indent=2))
+                print(json.dumps([key_json(k) for k in keys], indent=2))
                 return 0
             print(f"{'ID':>4}  {'PREFIX':<11} {'ORG':<12} {'SCOPES':<16} {'STATE':<8} NAME")
             for k in keys:

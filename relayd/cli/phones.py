@@ -13,6 +13,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from relayd.api.presenters import EVENT_PAYLOADS
+
 if TYPE_CHECKING:  # the parser is built on every `relayd` call: heavy imports wait for use
     from relayd.config import Config
     from relayd.store import Store
@@ -65,7 +67,7 @@ def phones_command(args: argparse.Namespace) -> int:
 async def _phones(config: Config, args: argparse.Namespace) -> int:
     from relayd.store import Store
 
-    store = Store(config.storage.path)
+    store = Store(config.storage.path, payloads=EVENT_PAYLOADS)
     await store.open()
     try:
         if args.phones_command == "pair":

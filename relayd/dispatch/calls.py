@@ -15,10 +15,9 @@ from typing import Protocol, runtime_checkable
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.dispatch.router import sim_matches
 from relayd.dispatch.sims import SimRegistry
-from relayd.exceptions import ApiError
+from relayd.exceptions import Conflict, InvalidField
 from relayd.numbers import mask_number
-from relayd.store import Store
-from relayd.store.calls import CallRow
+from relayd.store import CallRow, Store
 
 _LOGGER = logging.getLogger(__name__)
 # modem outcome -> call status; `ended`: rejected, or answered and hung up (GSM cannot tell)
@@ -29,6 +28,7 @@ STATUS_FOR_RESULT = {
     "no_carrier": "ended",
     "no_dialtone": "failed",
 }
+ABLE_TO = {"call": "place calls", "ussd": "run USSD codes"}  # what a capability lets a SIM do
 
 
 @runtime_checkable
@@ -46,11 +46,26 @@ class CallDispatcher:
         self.sims = sims
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def able(self, org: str) -> list[SimBackend]:
-        """The org's SIMs online now that can place calls."""
-        return [
-            s for s in self.sims.for_org(org) if "call" in s.capabilities and s.info.online
-        ]
+    def pick(self, org: str, wanted: str | None, capability: str = "call") -> SimBackend:
+        """An online SIM of `org` with `capability` (the one `wanted` names, if given).
+
+        InvalidField `unknown_sim` when `wanted` names no such SIM, Conflict `no_sim_online`
+        when none is online (phones over the SMS bridge have neither calls nor USSD).
+        """
+        what = ABLE_TO.get(capability, f"do {capability}")
+        able = [s for s in self.sims.for_org(org) if capability in s.capabilities]
+        if wanted is not None:
+            able = [s for s in able if sim_matches(s, wanted)]
+            if not able:
+                raise InvalidField("sim", f"sim: no SIM '{wanted}' that can {what}", "unknown_sim")
+        online = [s for s in able if s.info.online]
+        if not online:
+            raise Conflict(
+                f"no SIM that can {what} (a GSM modem) is online; phones connected over the "
+                "SMS bridge cannot",
+                code="no_sim_online",
+            )
+        return online[0]
 
     async def start(self) -> None:
         """Calls cut by the last stop are recorded as failed."""
@@ -59,31 +74,21 @@ class CallDispatcher:
 
     async def ring(
         self,
-        org: str,
+        backend: SimBackend,
         to: str,
         *,
         ring_seconds: float,
-        sim: str | None = None,
         prompt: str | None = None,
         source: str | None = None,
     ) -> CallRow:
-        """Record the call and dial it in the background; 409/422 when no SIM can."""
-        candidates = [s for s in self.sims.for_org(org) if "call" in s.capabilities]
-        if sim is not None:
-            candidates = [s for s in candidates if sim_matches(s, sim)]
-            if not candidates:
-                raise ApiError(422, "unknown_sim", f"sim: no SIM '{sim}' that can call", "sim")
-        online = [s for s in candidates if s.info.online]
-        if not online:
-            raise ApiError(
-                409,
-                "no_sim_online",
-                "no SIM that can place calls (a GSM modem) is online; phones connected "
-                "over the SMS bridge cannot place calls",
-            )
-        backend = online[0]
+        """Record the call on `backend` (from `pick`) and dial it in the background."""
         call = await self.store.calls.create(
-            org, to, backend.info.id, ring_seconds=ring_seconds, prompt=prompt, source=source
+            backend.info.org,
+            to,
+            backend.info.id,
+            ring_seconds=ring_seconds,
+            prompt=prompt,
+            source=source,
         )
         task = asyncio.create_task(
             self._dial(call.id, backend, to, ring_seconds), name=f"call-{call.id}"

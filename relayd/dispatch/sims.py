@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from relayd.bridges.base import DeliveryReport, InboundSms, SimBackend, SimInfo
@@ -13,39 +14,27 @@ from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.numbers import mask_number
 from relayd.store import Store
-from relayd.store.rows import iso
 
 _LOGGER = logging.getLogger(__name__)
 PARTIAL_SWEEP_SECONDS = 30.0
 
 
-def sim_json(info: SimInfo, queue_depth: int) -> dict[str, Any]:
-    """A SIM as GET /api/v1/sims shows it."""
-    return {
-        "id": info.id,
-        "kind": info.kind,
-        "name": info.name,
-        "org": info.org,
-        "number": info.number,
-        "operator": info.operator,
-        "signal": info.signal,
-        "signal_dbm": info.signal_dbm,
-        "registered": info.registered,
-        "roaming": info.roaming,
-        "online": info.online,
-        "online_since": iso(info.online_since.timestamp()) if info.online_since else None,
-        "slot": info.slot,
-        "state": info.state,
-        "state_detail": info.state_detail,
-        "queue_depth": queue_depth,
-    }
-
-
 class SimRegistry:
-    """Owns the backends and is their BackendEvents sink."""
+    """Owns the backends and is their BackendEvents sink.
 
-    def __init__(self, store: Store, router: Router, multipart_wait: float) -> None:
+    `describe` shapes a SIM (and its queue depth) for the `sim.*` events; the composition
+    root hands in the API's presenter so an event reads like `GET /api/v1/sims`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        multipart_wait: float,
+        describe: Callable[[SimInfo, int], dict[str, Any]],
+    ) -> None:
         self.store = store
+        self.describe = describe
         self.router = router
         self.multipart_wait = multipart_wait
         self.outbox: Outbox | None = None
@@ -177,7 +166,7 @@ class SimRegistry:
         else:
             kind = "sim.updated"
         depth = self.outbox.queue_depth(backend) if self.outbox else 0
-        self._spawn(self.store.events.record(info.org, kind, sim_json(info, depth)))
+        self._spawn(self.store.events.record(info.org, kind, self.describe(info, depth)))
         if info.online and self.outbox is not None:
             self.outbox.wake()
 

@@ -17,14 +17,16 @@ from relayd.store.events import EventStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.phones import PhoneStore
-from relayd.store.records import EventRow, MessageRow
+from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
 from relayd.store.webhooks import WebhookStore
 
 __all__ = [
     "ApiKey",
+    "CallRow",
     "Created",
+    "EventPayloads",
     "EventRow",
     "IdempotencyConflict",
     "MessageRow",
@@ -43,17 +45,23 @@ class WriteStats:
 
 
 class Store:
-    """The relay's database and its repositories."""
+    """The relay's database and its repositories.
 
-    def __init__(self, path: str, *, retention_days: float = 0) -> None:
+    `payloads` shapes the message and call in each event written with its row (the store has
+    no JSON shape of its own): the composition root passes the API's presenters.
+    """
+
+    def __init__(
+        self, path: str, *, payloads: EventPayloads, retention_days: float = 0
+    ) -> None:
         self.db = Database(path)
         self.pruner = Pruner(self.db, retention_days)
-        self.messages = MessageStore(self.db)
+        self.messages = MessageStore(self.db, payloads.message)
         self.events = EventStore(self.db)
         self.keys = KeyStore(self.db)
-        self.inbound = InboundStore(self.db)
+        self.inbound = InboundStore(self.db, payloads.message)
         self.phones = PhoneStore(self.db)
-        self.calls = CallStore(self.db)
+        self.calls = CallStore(self.db, payloads.call)
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app

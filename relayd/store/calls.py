@@ -4,66 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from relayd.store.backend import Backend, Transaction
-from relayd.store.records import Columns, from_row
-from relayd.store.rows import emit, insert_row, iso
+from relayd.store.records import CallRow, call_row
+from relayd.store.rows import emit, insert_row
 
 OPEN_STATES = ("queued", "ringing")
-
-
-@dataclass(frozen=True)
-class CallRow:
-    """One ring call, times in epoch seconds."""
-
-    id: int
-    org: str
-    peer: str
-    sim: str
-    status: str
-    prompt: str | None
-    ring_seconds: float
-    result: str | None
-    error: str | None
-    source: str | None
-    created_at: float
-    started_at: float | None
-    ended_at: float | None
-
-
-def call_row(row: Columns) -> CallRow:
-    """A `calls` row as a CallRow."""
-    return from_row(CallRow, row)
-
-
-def call_json(call: CallRow) -> dict[str, Any]:
-    """A call as the API shows it; `duration` is seconds from dialling to hang-up."""
-    started, ended = call.started_at, call.ended_at
-    return {
-        "id": call.id,
-        "org": call.org,
-        "to": call.peer,
-        "sim": call.sim,
-        "status": call.status,
-        "result": call.result,
-        "error": call.error,
-        "prompt": call.prompt,
-        "ring_seconds": call.ring_seconds,
-        "source": call.source,
-        "created_at": iso(call.created_at),
-        "started_at": iso(started),
-        "ended_at": iso(ended),
-        "duration": round(ended - started, 1) if started is not None and ended else None,
-    }
 
 
 class CallStore:
     """Calls of every org; each change is committed with its `call.*` event."""
 
-    def __init__(self, db: Backend) -> None:
+    def __init__(self, db: Backend, shape: Callable[[CallRow], dict[str, Any]]) -> None:
         self.db = db
+        self.shape = shape  # a call as its events carry it
 
     async def create(
         self,
@@ -94,7 +50,7 @@ class CallStore:
                 "ended_at": None,
             }
             call = call_row(values | {"id": insert_row(tx, "calls", values)})
-            emit(tx, org, "call.ringing", call_json(call), now)
+            emit(tx, org, "call.ringing", self.shape(call), now)
             return call
 
         return await self.db.write(op)
@@ -116,7 +72,7 @@ class CallStore:
             call = dataclasses.replace(
                 call_row(row), status=status, result=result, error=error, ended_at=now
             )
-            emit(tx, call.org, "call.ended", call_json(call), now)
+            emit(tx, call.org, "call.ended", self.shape(call), now)
             return call
 
         return await self.db.write(op)

@@ -7,7 +7,7 @@ from typing import Any
 
 from relayd.store.backend import Backend, Transaction
 from relayd.store.records import MessageRow
-from relayd.store.rows import insert_message_in
+from relayd.store.rows import MessageShape, insert_message_in
 
 MISSING_PART = "[…]"
 # Reassembled parts are kept this long so a part read twice is not taken for a new message.
@@ -32,8 +32,9 @@ def inbound_source(sim: str) -> str:
 class InboundStore:
     """Stores what SIMs receive; whole messages come out once, parts are held until complete."""
 
-    def __init__(self, db: Backend) -> None:
+    def __init__(self, db: Backend, shape: MessageShape) -> None:
         self.db = db
+        self.shape = shape
 
     async def store(
         self,
@@ -55,6 +56,7 @@ class InboundStore:
             if concat is None or concat[1] <= 1:
                 return _insert_received(
                     tx,
+                    self.shape,
                     org,
                     sim,
                     sender,
@@ -74,7 +76,7 @@ class InboundStore:
             )
             if cursor.rowcount == 0:
                 return None  # this part was seen before
-            return _assemble(tx, (org, sim, sender, reference, total), partial=False)
+            return _assemble(tx, self.shape, (org, sim, sender, reference, total), partial=False)
 
         return await self.db.write(op)
 
@@ -95,7 +97,7 @@ class InboundStore:
             ).fetchall()
             out = []
             for group in groups:
-                message = _assemble(tx, tuple(group), partial=True)
+                message = _assemble(tx, self.shape, tuple(group), partial=True)
                 if message is not None:
                     out.append(message)
             return out
@@ -103,7 +105,9 @@ class InboundStore:
         return await self.db.write(op)
 
 
-def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> MessageRow | None:
+def _assemble(
+    tx: Transaction, shape: MessageShape, group: tuple[Any, ...], *, partial: bool
+) -> MessageRow | None:
     org, sim, sender, _reference, total = group
     where = (
         "org = ? AND sim = ? AND sender = ? AND reference = ? AND total = ? AND message_id IS NULL"
@@ -121,6 +125,7 @@ def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> Mess
     times = [p["received_at"] for p in parts if p["received_at"] is not None]
     message = _insert_received(
         tx,
+        shape,
         org,
         sim,
         sender,
@@ -138,6 +143,7 @@ def _assemble(tx: Transaction, group: tuple[Any, ...], *, partial: bool) -> Mess
 
 def _insert_received(
     tx: Transaction,
+    shape: MessageShape,
     org: str,
     sim: str,
     sender: str,
@@ -168,4 +174,4 @@ def _insert_received(
         "source": source or inbound_source(sim),
     }
     # Ignored (None): the same SMS was stored before (dedupe on external_id).
-    return insert_message_in(tx, values, or_ignore=True)
+    return insert_message_in(tx, values, shape, or_ignore=True)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from relayd.passwords import hash_password, is_password_hash, verify_nothing, verify_password
 from relayd.store.backend import Backend, Transaction
 from relayd.store.records import Record
-from relayd.store.rows import iso
 
 KEY_PREFIX = "rk_"
 SCOPES = ("send", "read", "phone", "admin")  # phone: connect as a phone (SPEC §11)
@@ -50,21 +49,6 @@ class ApiKey:
     def has_scope(self, scope: str) -> bool:
         """Admin implies every scope."""
         return scope in self.scopes or "admin" in self.scopes
-
-    def public(self) -> dict[str, object]:
-        """What the API shows of a key: never the secret or its hash."""
-        return {
-            "id": self.id,
-            "org": self.org,
-            "name": self.name,
-            "prefix": self.prefix,
-            "scopes": sorted(self.scopes),
-            "allowlist": list(self.allowlist),
-            "rate_limit": self.rate_limit,
-            "created_at": iso(self.created_at),
-            "revoked": self.revoked_at is not None,
-            "last_used_at": iso(self.last_used_at),
-        }
 
 
 def _key_from_row(row: Record) -> ApiKey:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from relayd.store.backend import Transaction
 from relayd.store.records import MessageRow
-from relayd.store.rows import transition_in
+from relayd.store.rows import MessageShape, transition_in
 
 # Reports are paired with parts sent at most this long ago (networks retry for days).
 REPORT_WINDOW = 3 * 86400.0
@@ -15,7 +15,9 @@ REPORT_WINDOW = 3 * 86400.0
 EARLY_REPORT_WINDOW = 600.0
 
 
-def record_parts_in(tx: Transaction, message_id: int, sim: str, references: Sequence[int]) -> None:
+def record_parts_in(
+    tx: Transaction, shape: MessageShape, message_id: int, sim: str, references: Sequence[int]
+) -> None:
     """Store each part's reference, move the message to `sent`, pair reports that came early."""
     now = time.time()
     tx.executemany(
@@ -25,7 +27,7 @@ def record_parts_in(tx: Transaction, message_id: int, sim: str, references: Sequ
         "sent_at = excluded.sent_at, reported_at = NULL, detail = NULL",
         [(message_id, seq, sim, ref, now) for seq, ref in enumerate(references, 1)],
     )
-    transition_in(tx, message_id, "sent", sim=sim, only_from=("sending",))
+    transition_in(tx, shape, message_id, "sent", sim=sim, only_from=("sending",))
     if not references:
         return
     # Reports for early parts can come back while later parts are still going out.
@@ -40,6 +42,7 @@ def record_parts_in(tx: Transaction, message_id: int, sim: str, references: Sequ
         tx.execute("DELETE FROM unmatched_reports WHERE id = ?", (report["id"],))
         apply_report_in(
             tx,
+            shape,
             sim,
             report["reference"],
             report["recipient"],
@@ -52,6 +55,7 @@ def record_parts_in(tx: Transaction, message_id: int, sim: str, references: Sequ
 
 def apply_report_in(
     tx: Transaction,
+    shape: MessageShape,
     sim: str,
     reference: int,
     recipient: str,
@@ -89,7 +93,7 @@ def apply_report_in(
     message_id = part["message_id"]
     if not delivered:
         return transition_in(
-            tx, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
+            tx, shape, message_id, "failed", error=f"not delivered: {detail}", only_from=("sent",)
         )
     remaining = tx.execute(
         "SELECT COUNT(*) FROM message_parts WHERE message_id = ? AND status != 'delivered'",
@@ -97,4 +101,4 @@ def apply_report_in(
     ).fetchone()[0]
     if remaining:
         return None
-    return transition_in(tx, message_id, "delivered", only_from=("sent",))
+    return transition_in(tx, shape, message_id, "delivered", only_from=("sent",))

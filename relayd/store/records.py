@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
@@ -132,3 +132,39 @@ def message_row(row: Columns, history: tuple[StatusChange, ...] | None = None) -
 def event_row(row: Record) -> EventRow:
     """An `events` row as an EventRow (its data decoded)."""
     return from_row(EventRow, row, data=json.loads(row["data"]))
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One ring call, times in epoch seconds."""
+
+    id: int
+    org: str
+    peer: str
+    sim: str
+    status: str
+    prompt: str | None
+    ring_seconds: float
+    result: str | None
+    error: str | None
+    source: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+
+
+def call_row(row: Columns) -> CallRow:
+    """A `calls` row as a CallRow."""
+    return from_row(CallRow, row)
+
+
+@dataclass(frozen=True)
+class EventPayloads:
+    """How a message or a call reads in its event (`data`), written in the row's transaction.
+
+    The store keeps no JSON shape of its own: the composition root hands in the API's
+    presenters, so an event's payload is the same JSON as the API's answer for that row.
+    """
+
+    message: Callable[[MessageRow], dict[str, Any]]
+    call: Callable[[CallRow], dict[str, Any]]

@@ -16,7 +16,7 @@ from relayd.store.records import (
     StatusCount,
     message_row,
 )
-from relayd.store.rows import insert_message_in, transition_in
+from relayd.store.rows import MessageShape, insert_message_in, transition_in
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class IdempotencyConflict(Exception):
 class MessageStore:
     """Messages, their history, parts and events."""
 
-    def __init__(self, db: Backend) -> None:
+    def __init__(self, db: Backend, shape: MessageShape) -> None:
         self.db = db
+        self.shape = shape  # a message as its events carry it
 
     # --- outbound -------------------------------------------------------------------
 
@@ -114,7 +115,7 @@ class MessageStore:
                     "send_at": item.send_at,
                     "expires_at": item.expires_at,
                 }
-                message = insert_message_in(tx, values)
+                message = insert_message_in(tx, values, self.shape)
                 assert message is not None  # a plain INSERT stores or raises
                 out.append(Created(message, True, request_hash))
             return out
@@ -136,6 +137,7 @@ class MessageStore:
         def op(tx: Transaction) -> MessageRow | None:
             return transition_in(
                 tx,
+                self.shape,
                 message_id,
                 status,
                 error=error,
@@ -150,7 +152,7 @@ class MessageStore:
         """Record the parts' references and move to `sent` in one transaction."""
 
         def op(tx: Transaction) -> None:
-            record_parts_in(tx, message_id, sim, references)
+            record_parts_in(tx, self.shape, message_id, sim, references)
 
         await self.db.write(op)
 
@@ -161,7 +163,7 @@ class MessageStore:
 
         def op(tx: Transaction) -> MessageRow | None:
             return apply_report_in(
-                tx, sim, reference, recipient, delivered=delivered, detail=detail
+                tx, self.shape, sim, reference, recipient, delivered=delivered, detail=detail
             )
 
         return await self.db.write(op)
@@ -176,7 +178,12 @@ class MessageStore:
             moved = []
             for message_id in message_ids:
                 row = transition_in(
-                    tx, message_id, "failed", error="interrupted", only_from=("sending",)
+                    tx,
+                    self.shape,
+                    message_id,
+                    "failed",
+                    error="interrupted",
+                    only_from=("sending",),
                 )
                 if row is not None:
                     moved.append(message_id)

@@ -1,12 +1,11 @@
-"""Message rows as JSON, events, and the state change itself: shared by every repository."""
+"""Message inserts, events, and the state change itself: shared by every repository."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from relayd.store.backend import Transaction
@@ -26,6 +25,7 @@ EVENT_FOR_STATUS = {
 # Columns a new message may leave out, with the values the schema gives them.
 _NULLABLE = "sim sim_request error idempotency_key request_hash source subject external_id"
 _TIMES = "send_at expires_at sent_at delivered_at received_at"
+MessageShape = Callable[[MessageRow], dict[str, Any]]  # a message as its event carries it
 _NEW_MESSAGE: dict[str, Any] = dict.fromkeys(f"{_NULLABLE} {_TIMES}".split()) | {
     "batch_index": 0,
     "delivery_report": 1,
@@ -35,52 +35,8 @@ _NEW_MESSAGE: dict[str, Any] = dict.fromkeys(f"{_NULLABLE} {_TIMES}".split()) | 
 }
 
 
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with milliseconds, the API's time format."""
-    if ts is None:
-        return None
-    return (
-        dt.datetime.fromtimestamp(ts, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def message_json(row: MessageRow) -> dict[str, Any]:
-    """A message as the flat JSON of SPEC §11 (with `history` when the row carries it)."""
-    data: dict[str, Any] = {
-        "id": row.id,
-        "org": row.org,
-        "direction": row.direction,
-        "channel": row.channel,
-        "peer": row.peer,
-        "text": row.text,
-        "sim": row.sim,
-        "parts": row.parts,
-        "encoding": row.encoding,
-        "status": row.status,
-        "error": row.error,
-        "idempotency_key": row.idempotency_key,
-        "source": row.source,
-        "subject": row.subject,
-        "created_at": iso(row.created_at),
-        "send_at": iso(row.send_at),
-        "expires_at": iso(row.expires_at),
-        "sent_at": iso(row.sent_at),
-        "delivered_at": iso(row.delivered_at),
-        "received_at": iso(row.received_at),
-        "partial": row.partial,
-    }
-    if row.history is not None:
-        data["history"] = [
-            {"status": h.status, "at": iso(h.at)} | ({"error": h.error} if h.error else {})
-            for h in row.history
-        ]
-    return data
-
-
 def insert_message_in(
-    tx: Transaction, values: dict[str, Any], *, or_ignore: bool = False
+    tx: Transaction, values: dict[str, Any], shape: MessageShape, *, or_ignore: bool = False
 ) -> MessageRow | None:
     """Store a new message with its first history entry and event; None if ignored (dedupe)."""
     message_id = insert_row(tx, "messages", values, or_ignore=or_ignore)
@@ -91,7 +47,7 @@ def insert_message_in(
         "INSERT INTO message_history (message_id, status, at) VALUES (?, ?, ?)",
         (row.id, row.status, row.created_at),
     )
-    emit(tx, row.org, EVENT_FOR_STATUS[row.status], message_json(row), row.created_at)
+    emit(tx, row.org, EVENT_FOR_STATUS[row.status], shape(row), row.created_at)
     return row
 
 
@@ -126,6 +82,7 @@ def emit(
 
 def transition_in(
     tx: Transaction,
+    shape: MessageShape,
     message_id: int,
     status: str,
     *,
@@ -160,5 +117,5 @@ def transition_in(
     )
     attempts = row.attempts + 1 if count_attempt else row.attempts
     updated = dataclasses.replace(row, attempts=attempts, **sets)
-    emit(tx, row.org, EVENT_FOR_STATUS[status], message_json(updated), now)
+    emit(tx, row.org, EVENT_FOR_STATUS[status], shape(updated), now)
     return updated

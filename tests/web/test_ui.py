@@ -545,9 +545,10 @@ def test_an_event_that_arrives_as_the_dashboard_is_left_throws_nothing(ui: Brows
 def test_the_api_docs_start_under_the_uis_csp_without_a_console_error(ui: Browser) -> None:
     page = ui.page(key=None)
     page.goto(f"{ui.relay.url}/docs")
-    page.locator(".swagger-ui > *").first.wait_for()  # the bundle ran (a CSP block would say so)
+    page.locator(".swagger-ui > *").first.wait_for(timeout=30_000)  # the bundle ran (a CSP block would say so)
     page.wait_for_load_state("networkidle")
     assert f"{ui.relay.url}/api/openapi.json" in ui.watch.requests
     # The document renders (Swagger UI 4 showed "Unable to render this definition" for 3.1)
-    expect(page.locator(".opblock-summary-path", has_text="/api/v1/messages").first).to_be_visible()
+    operation = page.locator(".opblock-summary-path", has_text="/api/v1/messages").first
+    expect(operation).to_be_visible(timeout=30_000)  # a 1.4 MB bundle: slow on a loaded machine
     expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
