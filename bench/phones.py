@@ -88,7 +88,8 @@ async def sent_count(daemon: RelaydProcess, key: str) -> int:
 
 async def run(phones: int, messages: int, idle_seconds: float, probes: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="relayd-bench-phones-") as tmp:
-        daemon = RelaydProcess.create(Path(tmp), "[phones]\nresult_timeout = 120.0\n")
+        limits = f"[limits]\ndevices_per_org = {phones}\nsockets_per_key = {phones}\n"
+        daemon = RelaydProcess.create(Path(tmp), "[phones]\nresult_timeout = 120.0\n" + limits)
         daemon.start()
         try:
             return await _measure(daemon, phones, messages, idle_seconds, probes)

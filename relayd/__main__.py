@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create a key; prints it alone on the last line", parents=[config_opt]
     )
     create.add_argument("--name", required=True)
-    create.add_argument("--scopes", default="send,read", help="comma list of send,read,admin")
+    create.add_argument("--scopes", default="send,read", help="comma list of send,read,phone,admin")
     create.add_argument("--org", default="default")
     create.add_argument("--allow", default="", help="recipient allowlist, comma list (+1555*)")
     create.add_argument("--rate-limit", type=float, help="requests per minute")

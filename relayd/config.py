@@ -120,6 +120,9 @@ class LimitsConfig(_Section):
     streams_per_key: int = Field(20, ge=1)  # open event streams per API key, org secret or device
     failed_auth_max: int = Field(10, ge=1)  # wrong passwords/secrets per client address ...
     failed_auth_window: float = Field(300.0, gt=0)  # ... in this many seconds, then 429
+    sockets_per_key: int = Field(100, ge=1)  # open /websocket phone sockets per credential
+    devices_per_org: int = Field(100, ge=1)  # phones (every kind) an org may have
+    app_stream_queue: int = Field(100, ge=1)  # events waiting per app phone stream; oldest dropped
 
 
 class DemoConfig(_Section):

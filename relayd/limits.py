@@ -1,4 +1,5 @@
-"""Limits on what one client can grow: open streams per key, failed logins per address."""
+"""Limits on what one client can grow: streams and sockets per key, devices per org, failed
+logins per address."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ class TooManyStreams(RelaydError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"{limit} streams are open already")
+        self.limit = limit
+
+
+class TooManyDevices(RelaydError):
+    """The org has as many devices (phones of every kind) as `[limits] devices_per_org` allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this org has {limit} devices already ([limits] devices_per_org): "
+            "unpair one (DELETE /api/v1/phones/{id}) first"
+        )
         self.limit = limit
 
 
@@ -85,4 +97,5 @@ class Limits:
 
     def __init__(self, config: LimitsConfig) -> None:
         self.streams = StreamCounter(config.streams_per_key)
+        self.sockets = StreamCounter(config.sockets_per_key)
         self.failed_auth = FailedAuthBackoff(config.failed_auth_max, config.failed_auth_window)

@@ -69,9 +69,11 @@ class Relay:
             queued=self.outbox.queued_count,
             in_flight=lambda sim: self.outbox.lane(sim).load,
             priority=config.phones.priority,
+            devices_per_org=config.limits.devices_per_org,
+            org_devices=lambda org: sum(len(h.of_org(org)) for h in self.device_hubs),
         )
         self.phone_hub = PhoneHub(devices, self.store.phones)
-        self.app_hub = AsgHub(devices, self.store.asg)
+        self.app_hub = AsgHub(devices, self.store.asg, config.limits.app_stream_queue)
         self.device_hubs: tuple[DeviceHub[Any], ...] = (self.phone_hub, self.app_hub)
         self.notifier = PhoneNotifier(self.store.events, self.bus, self.device_hubs)
         self.channels.register(self.notifier)

@@ -924,6 +924,59 @@ async def check_limits_failed_auth_window(env: Env) -> None:
         assert resp.status == 200
 
 
+async def check_limits_sockets_per_key(env: Env) -> None:
+    relay = await paired(env, "[limits]\nsockets_per_key = 1\n")
+    phone = ScriptedPhone(str(relay.http.make_url("/")), "default", PHONE_SECRET)
+    await phone.start()  # the default (100) lets the second socket of the secret in
+    try:
+        async with relay.http.get(
+            "/websocket", params={"org_id": "default", "secret_key": PHONE_SECRET}
+        ) as resp:
+            assert resp.status == 429
+            assert (await resp.json())["error"]["code"] == "too_many_sockets"
+    finally:
+        await phone.stop()
+
+
+async def check_limits_devices_per_org(env: Env) -> None:
+    import aiohttp
+
+    from tests.support.asg_app import ScriptedApp
+
+    relay = await paired(env, "[limits]\ndevices_per_org = 1\n")
+    phone = ScriptedPhone(str(relay.http.make_url("/")), "default", PHONE_SECRET, device_id="a")
+    await phone.start()  # the one device the org may have
+    try:
+        async with aiohttp.ClientSession() as http:  # the default (100) would register it
+            app = ScriptedApp(http=http, base=str(relay.http.make_url("/api/mobile/v1")),
+                              private_token=await relay.new_key(["admin"]))
+            refused = await app.register()
+        assert refused.status == 429
+        assert refused.json_body["error"]["code"] == "too_many_devices"  # type: ignore[attr-defined]
+    finally:
+        await phone.stop()
+
+
+async def check_limits_app_stream_queue(env: Env) -> None:
+    import aiohttp
+
+    from tests.support.asg_app import ScriptedApp
+
+    relay = await env.relay("[limits]\napp_stream_queue = 2\n")
+    async with aiohttp.ClientSession() as http:
+        app = ScriptedApp(http=http, base=str(relay.http.make_url("/api/mobile/v1")),
+                          private_token=await relay.new_key(["admin"]))
+        assert (await app.register()).status == 201
+    assert app.device_id is not None
+    device = relay.relay.app_hub.devices[app.device_id]
+    queue = device.open_stream()
+    for i in range(5):  # a phone that stopped reading its stream: the default keeps 100
+        device.notify(f"Event{i}")
+    assert [queue.get_nowait() for _ in range(queue.qsize())] == [
+        ("Event3", "null"), ("Event4", "null")]
+    device.close_stream(queue)
+
+
 CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "server.drain_seconds": check_drain_seconds,
     "storage.path": check_storage_path,
@@ -976,6 +1029,9 @@ CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "limits.streams_per_key": check_limits_streams_per_key,
     "limits.failed_auth_max": check_limits_failed_auth_max,
     "limits.failed_auth_window": check_limits_failed_auth_window,
+    "limits.sockets_per_key": check_limits_sockets_per_key,
+    "limits.devices_per_org": check_limits_devices_per_org,
+    "limits.app_stream_queue": check_limits_app_stream_queue,
 }
 KEYS = example_keys()
 

@@ -9,6 +9,7 @@ import { emptyState, errorLine } from "./widgets.js";
 const SCOPES = [
   ["send", "Send", "send SMS, cancel queued ones"],
   ["read", "Read", "messages, conversations, SIMs, events"],
+  ["phone", "Phone", "connect a phone (/websocket, /webhook): it gets the org's outbound texts"],
   ["admin", "Admin", "keys and every other admin route"],
 ];
 
@@ -17,7 +18,7 @@ export function mount(root, ctx) {
   const listStatus = h("div", { class: "list-footer" });
   const revealed = h("div", { class: "reveal-slot", "aria-live": "polite" });
   const name = h("input", { id: "key-name", name: "name", required: true, maxlength: 100, autocomplete: "off", placeholder: "home-assistant" });
-  const scopeBoxes = SCOPES.map(([value]) => h("input", { type: "checkbox", name: "scopes", value, id: `scope-${value}`, checked: value !== "admin" }));
+  const scopeBoxes = SCOPES.map(([value]) => h("input", { type: "checkbox", name: "scopes", value, id: `scope-${value}`, checked: value === "send" || value === "read" }));
   const allowlist = h("textarea", { id: "key-allowlist", name: "allowlist", rows: 2, placeholder: "+1555*, +4420*", "aria-describedby": "allowlist-help" });
   const rate = h("input", { id: "key-rate", name: "rate_limit", type: "number", min: "1", step: "1", inputmode: "numeric", placeholder: "no limit" });
   const error = h("p", { class: "error", role: "alert" });

@@ -111,7 +111,8 @@ def forget_account(request: web.Request, login: str) -> None:
 
 
 async def registration_of(request: web.Request) -> Registration:
-    """POST /device: Basic joins an account; the private token (an admin key) makes one."""
+    """POST /device: Basic joins an account; the private token (an admin key) makes one
+    (`login` is empty until `new_account` made it, after the body was read)."""
     account = await account_of(request)
     if account is not None:
         return Registration(account.org, account.login, None)
@@ -126,12 +127,17 @@ async def registration_of(request: web.Request) -> Registration:
         raise unauthorized("the private token is not a valid API key of this relay")
     if not key.has_scope("admin"):
         raise ApiError(403, "forbidden", "the private token must be an API key with 'admin' scope")
+    return Registration(key.org, "", None)
+
+
+async def new_account(request: web.Request, org: str) -> Registration:
+    """A new account of `org` for a registering device, with its password (shown once)."""
     store = hub_of(request).store
     for _ in range(5):
         login, password = new_credentials()
         hashed = await asyncio.to_thread(hash_password, password)
-        if await store.create_account(key.org, login, hashed):
-            return Registration(key.org, login, password)
+        if await store.create_account(org, login, hashed):
+            return Registration(org, login, password)
     raise ApiError(500, "internal", "could not make a unique login; try again")
 
 

@@ -24,6 +24,7 @@ from relayd.api.asg_auth import (
     device_of,
     forget_account,
     hub_of,
+    new_account,
     registration_of,
     unauthorized,
 )
@@ -31,6 +32,7 @@ from relayd.api.context import relay_of
 from relayd.api.events import stream_slot
 from relayd.api.framework import Api, json_response, parse_json, read_json, row_id, validate
 from relayd.api.org_auth import note_failed_auth, refuse_while_backing_off
+from relayd.api.phones import room_for_device
 from relayd.bridges.asg import STATES, AsgDevice, asg_time
 from relayd.exceptions import ApiError
 from relayd.passwords import hash_password, verify_password
@@ -209,13 +211,18 @@ async def post_device(request: web.Request) -> web.Response:
     """POST /device: a new device of a new (private token) or existing (Basic) account."""
     who = await registration_of(request)
     body = validate(RegisterBody, await read_json(request))
-    device, token = await hub_of(request).register(
-        org=who.org,
-        login=who.login,
-        name=(body.name or "phone").strip()[:128] or "phone",
-        push_token=body.pushToken,
-        sim_cards=_cards(body.simCards) or [],
-    )
+    hub = hub_of(request)
+    async with hub.registering:  # check and create as one: the limit holds under a flood
+        room_for_device(request, who.org)
+        if not who.login:
+            who = await new_account(request, who.org)
+        device, token = await hub.register(
+            org=who.org,
+            login=who.login,
+            name=(body.name or "phone").strip()[:128] or "phone",
+            push_token=body.pushToken,
+            sim_cards=_cards(body.simCards) or [],
+        )
     answer: dict[str, Any] = {"id": device.id, "token": token, "login": who.login}
     if who.password is not None:
         answer["password"] = who.password

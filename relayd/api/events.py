@@ -36,17 +36,22 @@ def register(api: Api) -> None:
 
 
 @contextlib.contextmanager
-def stream_slot(streams: StreamCounter, holder: Hashable) -> Iterator[None]:
-    """Hold one of `holder`'s streams, or answer 429 naming the limit."""
+def stream_slot(
+    streams: StreamCounter,
+    holder: Hashable,
+    what: str = "event streams",
+    setting: str = "streams_per_key",
+) -> Iterator[None]:
+    """Hold one of `holder`'s streams (or sockets), or answer 429 naming the limit."""
     try:
         with streams.hold(holder):
             yield
     except TooManyStreams as exc:
         raise ApiError(
             429,
-            "too_many_streams",
-            f"{exc.limit} event streams are open with this credential already "
-            "([limits] streams_per_key): close one first",
+            f"too_many_{what.split()[-1]}",
+            f"{exc.limit} {what} are open with this credential already "
+            f"([limits] {setting}): close one first",
         ) from None
 
 

@@ -112,7 +112,10 @@ class Message(BaseModel):
     status: str
     error: str | None
     idempotency_key: str | None
-    source: str | None
+    source: str | None = Field(
+        description="Outbound: the sender's label. Inbound: where it came from: `modem`, "
+        "`phone` (seed-004 socket), `app` (SMS Gateway for Android) or `webhook`"
+    )
     subject: str | None
     created_at: str
     send_at: str | None
@@ -210,7 +213,7 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Literal["send", "read", "admin"]] = ["send", "read"]
+    scopes: list[Literal["send", "read", "phone", "admin"]] = ["send", "read"]
     org: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     allowlist: list[str] = []
     rate_limit: float | None = Field(None, gt=0, description="Requests per minute")

@@ -1,5 +1,9 @@
 """Credentials of the seed-004 routes (SPEC §11): org secret, API key of the org, or device token.
 
+A phone (`/websocket`, `/webhook`) reads the org's outbound texts and creates inbound ones, so
+those routes ask for `scope="phone"`: the org secret, a device token, or a key with `phone`
+(or `admin`); a `read` or `send` key is a 403.
+
 These routes are `auth="secret"`: the key middleware lets them through, and each handler calls
 `authenticate_org` before it looks at the body, so a request without credentials is a 401.
 """
@@ -23,7 +27,8 @@ from relayd.store.phones import TOKEN_PREFIX, PhoneDeviceRow
 
 _LOGGER = logging.getLogger(__name__)
 SECRET_MIN, SECRET_MAX = 12, 50
-ORG_SECRET_SCOPES = frozenset({"send", "read"})
+ORG_SECRET_SCOPES = frozenset({"send", "read", "phone"})
+DEVICE_SCOPES = frozenset({"phone"})  # a paired device token connects a phone, no more
 
 
 # one text for "no such org" and "wrong secret": a 401 must not tell which orgs exist
@@ -31,15 +36,6 @@ REFUSED_ORG = (
     "unknown org or wrong secret_key: an admin creates orgs (POST /api/v1/phones) "
     "or allows phones to ([phones] allow_new_orgs)"
 )
-
-
-class UnknownOrg(ApiError):
-    """No such org, and phones may not create orgs here."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            401, "unauthorized", REFUSED_ORG, headers={"WWW-Authenticate": "Bearer"}
-        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,8 @@ async def authenticate_org(
     scope: str | None = None,
     allow_create: bool = False,
 ) -> OrgAccess:
-    """Check the credentials for `org`; 401 / 403 / 404 as SPEC §11 pins, UnknownOrg to refuse."""
+    """Check the credentials for `org`; 401 / 403 / 404 as SPEC §11 pins (one 401 for an unknown org
+    and a wrong secret)."""
     relay = relay_of(request)
     bearer = credentials_from(request)
     if bearer is not None and bearer.startswith(TOKEN_PREFIX):
@@ -97,9 +94,9 @@ async def authenticate_org(
         device = await relay.store.phones.by_token(token)
         if device is None or (org and org != device.org):
             raise _unauthorized("the device token is not valid (wrong org, or unpaired)")
-        if scope is not None:
+        if scope is not None and scope not in DEVICE_SCOPES:
             raise ApiError(403, "forbidden", "a device token only connects a phone; use an API key")
-        return OrgAccess(device.org, secret_key(device.org, frozenset()), device)
+        return OrgAccess(device.org, secret_key(device.org, DEVICE_SCOPES), device)
     candidate = secret or bearer
     if not candidate:
         raise _unauthorized(
@@ -126,7 +123,7 @@ async def authenticate_org(
         raise _unauthorized(REFUSED_ORG)
     if not (allow_create and relay.config.phones.allow_new_orgs):
         note_failed_auth(request)
-        raise UnknownOrg()
+        raise _unauthorized(REFUSED_ORG)
     if not ORG_RE.match(org):
         raise ApiError(422, "invalid_field", "org_id: use letters, digits, '-' or '_'", "org_id")
     if not SECRET_MIN <= len(candidate) <= SECRET_MAX:

@@ -8,10 +8,11 @@ import re
 from aiohttp import WSMsgType, web
 
 from relayd.api.context import relay_of
+from relayd.api.events import stream_slot
 from relayd.api.framework import Api
-from relayd.api.org_auth import OrgAccess, UnknownOrg, authenticate_org
-from relayd.bridges.phone import derived_device_id
-from relayd.bridges.phone_hub import CLOSE_UNPAIRED, Identity
+from relayd.api.org_auth import OrgAccess, authenticate_org
+from relayd.bridges.phone import Refused, derived_device_id
+from relayd.bridges.phone_hub import CLOSE_TOO_MANY, Identity, device_credential
 from relayd.exceptions import ApiError
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,13 +30,17 @@ def register(api: Api) -> None:
     api.route(
         "GET",
         "/websocket",
-        summary="Phone bridge (WebSocket, seed 004): ?org_id=&secret_key= or ?token=",
+        summary="Phone bridge (WebSocket, seed 004): ?org_id=&secret_key= (org secret or a "
+        "key with phone scope) or ?token=",
         tags=("phones",),
         auth="secret",
         extra_responses={
             101: "Switching to WebSocket",
+            403: "A key without the phone (or admin) scope",
             404: "Phones are disabled on this relay",
+            409: "device_id belongs to a phone of another credential",
             426: "Not a WebSocket request",
+            429: "[limits] sockets_per_key or devices_per_org reached",
         },
     )(websocket)
 
@@ -44,21 +49,35 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """Authenticate (401 before the upgrade), then serve the phone until it leaves."""
     relay = relay_of(request)
     query = request.query
-    access: OrgAccess | None = None
-    refused = ""
-    try:
-        access = await authenticate_org(
-            request,
-            org=query.get("org_id"),
-            secret=query.get("secret_key") or request.headers.get("X-Secret-Key"),
-            token=query.get("token") or request.headers.get("X-Device-Token"),
-            allow_create=True,
-        )
-    except UnknownOrg as exc:
-        refused = exc.message  # said in the close frame: phone apps show that, not a 401 body
+    # An unknown org and a wrong secret are the same 401 (one text), before the upgrade.
+    access = await authenticate_org(
+        request,
+        org=query.get("org_id"),
+        secret=query.get("secret_key") or request.headers.get("X-Secret-Key"),
+        token=query.get("token") or request.headers.get("X-Device-Token"),
+        scope="phone",
+        allow_create=True,
+    )
     if not relay.config.phones.enabled:
         raise ApiError(404, "not_found", "phones are disabled on this relay ([phones] enabled)")
     identity = _identity(access, query.get("device_id"))
+    credential = credential_of(access)
+    hub = relay.phone_hub
+    if identity is not None:
+        try:
+            hub.check_claim(access.org, credential, identity.device_id)
+        except Refused as exc:
+            status = 429 if exc.close_code == CLOSE_TOO_MANY else 409
+            raise ApiError(status, exc.code, exc.message, "device_id") from None
+    holder = (access.org, credential)
+    with stream_slot(relay.limits.sockets, holder, "phone sockets", "sockets_per_key"):
+        return await _serve(request, access, identity, credential)
+
+
+async def _serve(
+    request: web.Request, access: OrgAccess, identity: Identity | None, credential: str
+) -> web.StreamResponse:
+    """Upgrade, then hand every frame to the hub until the phone leaves."""
     ws = web.WebSocketResponse(
         heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES, timeout=CLOSE_TIMEOUT
     )
@@ -70,11 +89,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             headers={"Upgrade": "websocket"},
         )
     await ws.prepare(request)
-    if access is None:
-        await ws.close(code=CLOSE_UNPAIRED, message=refused.encode()[:120])
-        return ws
-    hub = relay.phone_hub
-    session = hub.open(ws, access.org, request.remote)
+    hub = relay_of(request).phone_hub
+    session = hub.open(ws, access.org, request.remote, credential)
     try:
         await hub.welcome(session, identity)
         async for message in ws:
@@ -90,10 +106,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _identity(access: OrgAccess | None, device_id: str | None) -> Identity | None:
+def credential_of(access: OrgAccess) -> str:
+    """What a phone's socket was opened with: its device token, a key, or the org secret."""
+    if access.device is not None:
+        return device_credential(access.device.id)
+    return f"key:{access.key.id}" if access.key.id else "secret"
+
+
+def _identity(access: OrgAccess, device_id: str | None) -> Identity | None:
     """A paired phone (token) or one naming itself (`device_id`); else it is known by its SIMs."""
-    if access is None:
-        return None
     if access.device is not None:
         device = access.device
         return Identity(device.id, device.name, True, device.token_prefix)

@@ -14,6 +14,7 @@ from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.api.models import Ok
 from relayd.api.org_auth import SECRET_MAX, SECRET_MIN
 from relayd.exceptions import ApiError
+from relayd.limits import TooManyDevices
 
 TAGS = ("phones",)
 
@@ -90,6 +91,7 @@ def register(api: Api) -> None:
         body=PhoneCreate,
         response=PhoneCreated,
         status=201,
+        extra_responses={429: "The org has [limits] devices_per_org devices already"},
     )(create_phone)
     api.route(
         "DELETE",
@@ -100,6 +102,14 @@ def register(api: Api) -> None:
         response=Ok,
         extra_responses={404: "No such phone"},
     )(delete_phone)
+
+
+def room_for_device(request: web.Request, org: str) -> None:
+    """429 when `org` has [limits] devices_per_org devices (of every kind) already."""
+    try:
+        relay_of(request).phone_hub.room_for_device(org)
+    except TooManyDevices as exc:
+        raise ApiError(429, "too_many_devices", str(exc)) from None
 
 
 def ws_base(request: web.Request) -> str:
@@ -129,6 +139,8 @@ async def create_phone(request: web.Request) -> web.Response:
         raise ApiError(
             403, "forbidden", "only admins of the 'default' org manage other orgs' phones", "org"
         )
+    if body.name is not None:
+        room_for_device(request, org)  # before anything changes
     await relay.store.keys.ensure_org(org, body.secret)
     answer: dict[str, Any] = {"ok": True, "org": org, "secret_set": body.secret is not None}
     query = {"org_id": org}

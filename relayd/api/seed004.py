@@ -173,6 +173,7 @@ async def webhook(request: web.Request) -> web.Response:
         or request.headers.get("X-Secret-Key")
         or request.query.get("secret_key"),
         token=data.text("token") or request.query.get("token"),
+        scope="phone",
         allow_create=True,
     )
     body = validate(WebhookBody, data.require())
@@ -189,6 +190,7 @@ async def webhook(request: web.Request) -> web.Response:
             encoding=sms.encoding,
             received_at=sms.received_at.timestamp() if sms.received_at else None,
             external_id=sms.external_id,
+            source="webhook",
         )
         stored += 1
         if new is None:

@@ -130,8 +130,10 @@ class AsgDevice(Device[str, AsgSend]):
         signing_key: str,
         store: AsgStore,
         result_timeout: Callable[[], float],
+        stream_queue: int = 100,
     ) -> None:
         super().__init__(org, device_id, name, result_timeout=result_timeout)
+        self.stream_queue = stream_queue  # [limits] app_stream_queue: events kept per stream
         self.login = login
         self.signing_key = signing_key
         self.store = store
@@ -194,11 +196,11 @@ class AsgDevice(Device[str, AsgSend]):
     def notify(self, event: str, data: str = "null") -> None:
         """Say `event` on every open stream of this device."""
         for queue in self.streams:
-            queue.put_nowait((event, data))
+            _put_dropping_oldest(queue, (event, data))
 
     def open_stream(self) -> asyncio.Queue[StreamItem]:
         """An event stream connected: the phone is online."""
-        queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+        queue: asyncio.Queue[StreamItem] = asyncio.Queue(self.stream_queue)
         was_online = self.online
         self.streams.add(queue)
         self.last_seen = time.time()
@@ -217,5 +219,16 @@ class AsgDevice(Device[str, AsgSend]):
     def close_all_streams(self) -> None:
         """Shutdown or unregistration: end every stream."""
         for queue in self.streams:
-            queue.put_nowait(None)
+            _put_dropping_oldest(queue, None)
         self.end_keep_alive()
+
+
+def _put_dropping_oldest(queue: asyncio.Queue[StreamItem], item: StreamItem) -> None:
+    """Queue `item`; a full queue (a phone that stopped reading) loses its oldest event, which
+    is only a hint (the phone pulls what waits), never the end of the stream (None)."""
+    if queue.full():
+        oldest = queue.get_nowait()
+        if oldest is None:
+            queue.put_nowait(None)  # the stream is ending: the newer event is moot
+            return
+    queue.put_nowait(item)

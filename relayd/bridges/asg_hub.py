@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import secrets
@@ -38,11 +39,13 @@ class AsgHub(DeviceHub[AsgDevice]):
 
     kind = AsgDevice.kind
 
-    def __init__(self, deps: HubDeps, store: AsgStore) -> None:
+    def __init__(self, deps: HubDeps, store: AsgStore, stream_queue: int = 100) -> None:
         super().__init__(deps)
         self.store = store
+        self.stream_queue = stream_queue  # [limits] app_stream_queue
         self._by_token: dict[str, str] = {}  # token digest -> device id
         self.basic_cache: dict[str, tuple[float, AsgAccount]] = {}  # checked Basic credentials
+        self.registering = asyncio.Lock()  # POST /device: the device limit, then the device
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -233,6 +236,7 @@ class AsgHub(DeviceHub[AsgDevice]):
             signing_key=row.signing_key,
             store=self.store,
             result_timeout=self.deps.result_timeout,
+            stream_queue=self.stream_queue,
         )
         device.push_token = row.push_token
         device.sim_cards = list(row.sim_cards)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from relayd.bridges.base import DeliveryReport, InboundSms, SimBackend
 from relayd.bridges.devices import Device, DeviceLine
+from relayd.limits import TooManyDevices
 from relayd.numbers import InvalidNumber, normalize_number
 from relayd.store.records import MessageRow
 from relayd.timefmt import iso
@@ -53,6 +54,8 @@ class HubDeps:
     queued: Callable[[str], int]  # messages of an org waiting in the outbox for a SIM
     in_flight: Callable[[SimBackend], int]  # sends the outbox has started on a SIM
     priority: int = 0  # [phones] priority, for every phone SIM
+    devices_per_org: int = 0  # [limits] devices_per_org (0: no limit)
+    org_devices: Callable[[str], int] = lambda org: 0  # devices of an org, every kind
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,12 @@ class DeviceHub(Generic[D]):
     def online_devices(self, org: str) -> int:
         """How many devices of `org` are online (a device counts once, however many SIMs)."""
         return sum(1 for d in self.of_org(org) if d.online)
+
+    def room_for_device(self, org: str) -> None:
+        """TooManyDevices when `org` may not get one more device ([limits] devices_per_org)."""
+        limit = self.deps.devices_per_org
+        if limit and self.deps.org_devices(org) >= limit:
+            raise TooManyDevices(limit)
 
     def owns(self, sim_id: str) -> bool:
         """A SIM of one of this hub's devices."""

@@ -107,6 +107,14 @@ class FrameError(Exception):
         self.message = message
 
 
+class Refused(FrameError):
+    """The socket may not act as the phone it claims to be: error frame, then close."""
+
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        super().__init__(code, message)
+        self.close_code = close_code
+
+
 def parse_frame(text: str) -> tuple[str, dict[str, Any]]:
     """(type, object) of a text frame, or FrameError."""
     try:
@@ -200,6 +208,7 @@ class PhoneDevice(Device[int, Outstanding]):
     ) -> None:
         super().__init__(org, device_id, name, result_timeout=result_timeout)
         self.persistent = persistent  # paired or identified: it can come back under this id
+        self.owner: str | None = None  # the credential that made it (None: loaded, unclaimed)
         self.session: PhoneSession | None = None
         self._on_idle = on_idle
 
@@ -242,10 +251,13 @@ class PhoneDevice(Device[int, Outstanding]):
 class PhoneSession:
     """One connected socket of a phone: frames in, frames out."""
 
-    def __init__(self, link: PhoneLink, org: str, remote: str | None = None) -> None:
+    def __init__(
+        self, link: PhoneLink, org: str, remote: str | None = None, credential: str = "secret"
+    ) -> None:
         self.link = link
         self.org = org
         self.remote = remote
+        self.credential = credential  # "secret", "key:<id>" or "device:<id>": never the secret
         self.device: PhoneDevice | None = None
         self._lock = asyncio.Lock()
 

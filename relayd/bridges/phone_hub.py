@@ -20,6 +20,7 @@ from relayd.bridges.phone import (
     PhoneDevice,
     PhoneLink,
     PhoneSession,
+    Refused,
     SendResultFrame,
     SimsFrame,
     derived_device_id,
@@ -28,6 +29,7 @@ from relayd.bridges.phone import (
     sim_id,
     validate_frame,
 )
+from relayd.limits import TooManyDevices
 from relayd.numbers import mask_number
 from relayd.store.phones import PhoneDeviceRow, PhoneSlot, PhoneStore
 
@@ -35,8 +37,15 @@ _LOGGER = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_REPLACED = 4001  # the same phone connected again: this older socket is closed
-CLOSE_UNPAIRED = 4003  # unknown org, or the device was unpaired
+CLOSE_UNPAIRED = 4003  # the device was unpaired
+CLOSE_CLAIMED = 4009  # the device id or a SIM number belongs to a phone of another credential
+CLOSE_TOO_MANY = 4029  # the org has [limits] devices_per_org devices already
 KNOWN_TYPES = ("sims", "inbound", "send_result", "delivery", "ping")
+
+
+def device_credential(device_id: str) -> str:
+    """The credential label of a paired device's token."""
+    return f"device:{device_id}"
 
 
 @dataclass(frozen=True)
@@ -79,9 +88,11 @@ class PhoneHub(DeviceHub[PhoneDevice]):
 
     # --- sessions -------------------------------------------------------------------
 
-    def open(self, link: PhoneLink, org: str, remote: str | None) -> PhoneSession:
-        """A socket was accepted for `org`."""
-        session = PhoneSession(link, org, remote)
+    def open(
+        self, link: PhoneLink, org: str, remote: str | None, credential: str = "secret"
+    ) -> PhoneSession:
+        """A socket was accepted for `org`, made with `credential` (see PhoneSession)."""
+        session = PhoneSession(link, org, remote, credential)
         self.sessions.add(session)
         return session
 
@@ -90,15 +101,40 @@ class PhoneHub(DeviceHub[PhoneDevice]):
         await session.send_json({"type": "connected", "org_id": session.org})
         if identity is None:
             return  # a seed phone: it is identified by the SIMs it reports
-        device = self.identify(session, identity)
+        try:
+            device = self.identify(session, identity)
+        except Refused as exc:
+            await self._refuse(session, exc)
+            return
         device.set_slots_online(True)
         await device.push_outstanding()
 
+    def check_claim(self, org: str, credential: str, device_id: str) -> None:
+        """Refused unless a socket of `credential` may be the device `device_id` of `org`:
+        a device is bound to the credential that made it, and new ones count against
+        `[limits] devices_per_org`."""
+        device = self.devices.get(device_id)
+        if device is None:
+            try:
+                self.room_for_device(org)
+            except TooManyDevices as exc:
+                raise Refused("too_many_devices", str(exc), CLOSE_TOO_MANY) from None
+        elif device.owner is not None and device.owner != credential:
+            raise Refused(
+                "device_claimed",
+                "this device id belongs to a phone connected with another credential",
+                CLOSE_CLAIMED,
+            )
+
     def identify(self, session: PhoneSession, identity: Identity) -> PhoneDevice:
-        """Attach the session to its device, replacing an older socket of the same phone."""
+        """Attach the session to its device, replacing an older socket of the same phone
+        (same credential; another one is Refused and the device keeps its socket)."""
+        self.check_claim(session.org, session.credential, identity.device_id)
         device = self.devices.get(identity.device_id)
         if device is None:
             device = self._new_device(session.org, identity)
+        if device.owner is None:
+            device.owner = session.credential
         old = device.session
         if old is not None and old is not session:
             old.device = None
@@ -145,6 +181,8 @@ class PhoneHub(DeviceHub[PhoneDevice]):
                     "unknown_type",
                     f"unknown message type {kind[:40]!r}; known: {', '.join(KNOWN_TYPES)}",
                 )
+        except Refused as exc:
+            await self._refuse(session, exc)
         except FrameError as exc:
             _LOGGER.info("Phone %s sent a bad frame: %s", session.label, exc.message)
             await session.error(exc.code, exc.message)
@@ -158,7 +196,9 @@ class PhoneHub(DeviceHub[PhoneDevice]):
         """A device from the store (or paired just now) becomes known, without SIMs yet."""
         if row.id not in self.devices:
             identity = Identity(row.id, row.name, persistent=True, token_prefix=row.token_prefix)
-            self._new_device(row.org, identity)
+            device = self._new_device(row.org, identity)
+            # only its token can be a paired phone; others keep the credential they came with
+            device.owner = device_credential(row.id) if row.token_prefix else row.owner
         if row.last_seen_at is not None:
             self.devices[row.id].last_seen = row.last_seen_at
 
@@ -194,14 +234,17 @@ class PhoneHub(DeviceHub[PhoneDevice]):
         slots = {s.slot: s for s in frame.sims}
         numbers = {slot: self.number(s.number) for slot, s in slots.items()}
         first = session.device is None
+        known = sorted(n for n in numbers.values() if n)
         if session.device is None:
-            known = sorted(n for n in numbers.values() if n)
             if known:
                 device_id = derived_device_id(session.org, "numbers:" + ",".join(known))
                 identity = Identity(device_id, f"phone-{device_id[1:7]}", persistent=True)
             else:
                 identity = self._anonymous()
+            self._check_numbers(session, identity.device_id, known)
             self.identify(session, identity)
+        else:
+            self._check_numbers(session, session.device.id, known)
         device = session.device
         assert device is not None
         for slot, entry in slots.items():
@@ -219,6 +262,7 @@ class PhoneHub(DeviceHub[PhoneDevice]):
                 device.org,
                 device.name,
                 [PhoneSlot(s, numbers[s], slots[s].carrier) for s in sorted(slots)],
+                device.owner,
             )
         _LOGGER.info(
             "Phone %s reports %d SIM(s): %s",
@@ -242,23 +286,41 @@ class PhoneHub(DeviceHub[PhoneDevice]):
             await session.send_json({"type": "inbound_ack", "id": message.id})
 
     def _on_send_result(self, session: PhoneSession, frame: SendResultFrame) -> None:
+        # Only the device the send was pushed to may settle it: another socket's answer
+        # (a forged one) changes nothing.
         if session.device is not None and session.device.resolve(frame):
             return
-        # A result may come over another socket of the org (a phone that lost its identity).
-        for device in self.devices.values():
-            if device.org == session.org and device.resolve(frame):
-                return
         _LOGGER.debug("Phone %s answered send %d, which waits nowhere", session.label, frame.id)
 
     async def _on_delivery(self, session: PhoneSession, frame: DeliveryFrame) -> None:
         message = await self.deps.message(session.org, frame.id)
         sim: str = (message.sim or "") if message is not None else ""
-        if message is None or message.direction != "out" or not self.owns(sim):
+        device = session.device
+        mine = device is not None and any(b.info.id == sim for b in device.slots.values())
+        if message is None or message.direction != "out" or not mine:
             _LOGGER.debug("Phone %s reported delivery of unknown send %d", session.label, frame.id)
             return
         await self.report_delivery(sim, frame.id, message.peer, frame.delivered, frame.error)
 
     # --- internals ------------------------------------------------------------------
+
+    def _check_numbers(self, session: PhoneSession, device_id: str, numbers: list[str]) -> None:
+        """Refused when a SIM number is another device's (of another credential, or online)."""
+        for other in self.of_org(session.org):
+            if other.id == device_id or not (other.owner != session.credential or other.online):
+                continue
+            taken = [b.info.number for b in other.slots.values() if b.info.number in numbers]
+            if taken:
+                raise Refused(
+                    "sim_claimed",
+                    f"SIM number {mask_number(taken[0])} belongs to another phone of this org",
+                    CLOSE_CLAIMED,
+                )
+
+    async def _refuse(self, session: PhoneSession, refused: Refused) -> None:
+        _LOGGER.info("Phone socket of %s refused: %s", session.org, refused.message)
+        await session.error(refused.code, refused.message)
+        await session.close(refused.close_code, refused.message)
 
     def _anonymous(self) -> Identity:
         device_id = "a" + secrets.token_hex(6)

@@ -14,6 +14,21 @@ MISSING_PART = "[…]"
 ASSEMBLED_KEEP_SECONDS = 2 * 86400
 
 
+WEBHOOK_SIM = "webhook"  # the SIM of an SMS posted to seed-004 /webhook without a device
+SOURCES = ("modem", "phone", "app", "webhook")  # what `source` an inbound message carries
+
+
+def inbound_source(sim: str) -> str:
+    """Where an inbound SMS came from, by the SIM that has it (`phone:…`, `asg:…`, a modem)."""
+    if sim == WEBHOOK_SIM:
+        return "webhook"
+    if sim.startswith("phone:"):
+        return "phone"
+    if sim.startswith("asg:"):
+        return "app"
+    return "modem"
+
+
 class InboundStore:
     """Stores what SIMs receive; whole messages come out once, parts are held until complete."""
 
@@ -32,8 +47,10 @@ class InboundStore:
         received_at: float | None,
         external_id: str | None,
         concat: tuple[int, int, int] | None = None,
+        source: str | None = None,
     ) -> MessageRow | None:
-        """Store one SMS or part; return the message when a whole new one is now stored."""
+        """Store one SMS or part; return the message when a whole new one is now stored.
+        `source` (one of SOURCES) defaults to what the SIM says (`inbound_source`)."""
 
         def op(tx: Transaction) -> MessageRow | None:
             if concat is None or concat[1] <= 1 or not 1 <= concat[2] <= concat[1]:
@@ -50,6 +67,7 @@ class InboundStore:
                     received_at,
                     external_id,
                     partial=False,
+                    source=source,
                 )
             reference, total, seq = concat
             cursor = tx.execute(
@@ -138,6 +156,7 @@ def _insert_received(
     *,
     partial: bool,
     parts: int = 1,
+    source: str | None = None,
 ) -> MessageRow | None:
     now = time.time()
     values: dict[str, Any] = {
@@ -154,6 +173,7 @@ def _insert_received(
         "received_at": received_at if received_at is not None else now,
         "partial": int(partial),
         "external_id": external_id,
+        "source": source or inbound_source(sim),
     }
     # Ignored (None): the same SMS was stored before (dedupe on external_id).
     return insert_message_in(tx, values, shape, or_ignore=True)

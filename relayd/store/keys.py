@@ -16,7 +16,7 @@ from relayd.store.backend import Backend, Transaction
 from relayd.store.records import Record
 
 KEY_PREFIX = "rk_"
-SCOPES = ("send", "read", "admin")
+SCOPES = ("send", "read", "phone", "admin")  # phone: connect as a phone (SPEC §11)
 VERIFIED_MAX = 1000  # org secrets remembered as checked (against the exact stored hash)
 
 

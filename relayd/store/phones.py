@@ -35,6 +35,7 @@ class PhoneDeviceRow:
     created_at: float
     last_seen_at: float | None
     slots: tuple[PhoneSlot, ...] = ()
+    owner: str | None = None  # the credential it was first seen with (never a secret)
 
 
 def _device(row: Record, slots: Sequence[PhoneSlot] = ()) -> PhoneDeviceRow:
@@ -46,6 +47,7 @@ def _device(row: Record, slots: Sequence[PhoneSlot] = ()) -> PhoneDeviceRow:
         created_at=row["created_at"],
         last_seen_at=row["last_seen_at"],
         slots=tuple(slots),
+        owner=row["owner"],
     )
 
 
@@ -96,16 +98,23 @@ class PhoneStore:
         return await self.db.write(op)
 
     async def remember(
-        self, device_id: str, org: str, name: str, slots: Sequence[PhoneSlot]
+        self,
+        device_id: str,
+        org: str,
+        name: str,
+        slots: Sequence[PhoneSlot],
+        owner: str | None = None,
     ) -> None:
-        """Record a device seen now and the slots it reported (replacing the previous list)."""
+        """Record a device seen now and the slots it reported (replacing the previous list);
+        its `owner` credential is kept from the first time it was recorded with one."""
 
         def op(tx: Transaction) -> None:
             now = time.time()
             tx.execute(
-                "INSERT INTO phone_devices (id, org, name, created_at, last_seen_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen_at = ?",
-                (device_id, org, name, now, now, now),
+                "INSERT INTO phone_devices (id, org, name, created_at, last_seen_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen_at = ?, "
+                "owner = COALESCE(owner, excluded.owner)",
+                (device_id, org, name, now, now, owner, now),
             )
             tx.execute("DELETE FROM phone_sims WHERE device = ?", (device_id,))
             tx.executemany(

@@ -254,4 +254,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key_id, name)
     );
     """,
+    # 7: the credential a phone was first seen with ("secret", "key:<id>", "device:<id>"):
+    # another credential may not take over its device id (issue 12)
+    """
+    ALTER TABLE phone_devices ADD COLUMN owner TEXT;
+    """,
 ]

@@ -162,6 +162,21 @@ def test_markup_in_an_sms_renders_as_text_and_runs_nothing(ui: Browser) -> None:
 # ---- acceptance 4: a key is shown once; revoking it locks it out ---------------------------
 
 
+def test_a_phone_key_is_made_only_when_its_box_is_ticked(ui: Browser) -> None:
+    page = ui.open("keys")
+    expect(page.locator("#scope-phone")).not_to_be_checked()  # it receives the org's texts
+    page.fill("#key-name", "pixel")
+    page.uncheck("#scope-send")
+    page.uncheck("#scope-read")
+    page.check("#scope-phone")
+    page.click(".key-form button[type=submit]")
+    secret = page.locator("#new-key-secret").inner_text().strip()
+    assert secret.startswith("rk_")
+    expect(page.locator('tr[data-name="pixel"]')).to_contain_text("phone")
+    _, listed = ui.relay.call("GET", "/api/v1/keys")
+    assert [k["scopes"] for k in listed["keys"] if k["name"] == "pixel"] == [["phone"]]
+
+
 def test_a_created_key_is_shown_once_and_revoking_it_makes_the_api_refuse_it(ui: Browser) -> None:
     relay = ui.relay
     page = ui.open("keys")
