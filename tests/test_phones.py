@@ -350,6 +350,13 @@ async def test_bad_frames_get_clear_errors_giant_frames_close_and_others_keep_wo
             return reply
 
         assert (await answer("{not json"))["code"] == "invalid_json"
+        # The HTTP bodies' rules hold for frames too: no lone surrogate, no nesting past the
+        # recursion limit, no numbers of thousands of digits (each was an unhandled error).
+        surrogate = await answer('{"type": "inbound", "message": {"address": "+15551230001", '
+                                 '"body": "\\ud800"}}')
+        assert surrogate["code"] == "invalid_json" and "surrogate" in surrogate["message"]
+        assert (await answer("[" * 5_000 + "]" * 5_000))["code"] == "invalid_json"
+        assert (await answer('{"type": "ping", "n": ' + "9" * 5000 + "}"))["code"] == "invalid_json"
         assert (await answer("[1, 2]"))["code"] == "invalid_message"
         unknown = await answer('{"type": "selfie"}')
         assert unknown["code"] == "unknown_type" and "send_result" in unknown["message"]

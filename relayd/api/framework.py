@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
 from relayd.exceptions import ApiError
+from relayd.jsontext import InvalidJson, decode_json
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -219,37 +219,14 @@ def _path_params(path: str) -> list[str]:
 INT64_MAX = 2**63 - 1
 """The largest id a row can have (SQLite's INTEGER); a larger one names nothing."""
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def parse_json(raw: bytes) -> Any:
-    """`raw` as JSON, or a 422 that says what is wrong with it.
-
-    A JSON text may spell a lone UTF-16 surrogate (`"\\ud800"`); Python decodes it to a
-    string that cannot be encoded again (SQLite, logs and answers would fail), so such a
-    text is refused here like any other invalid JSON. So are texts nested deeper than
-    Python's recursion limit and integers past its 4300-digit conversion limit.
-    """
+    """`raw` as JSON, or a 422 that says what is wrong with it (rules: `decode_json`)."""
     try:
-        data = json.loads(raw)
-    except RecursionError:
-        raise ApiError(422, "invalid_json", "the body nests arrays or objects too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(422, "invalid_json", f"the body is not valid JSON: {exc}") from None
-    except ValueError:  # int(): Python refuses to convert more than 4300 digits
-        raise ApiError(
-            422, "invalid_json", "the body holds a number with thousands of digits"
-        ) from None
-    if b"\x00" in raw or _SURROGATE_ESCAPE.search(raw):  # NUL: a UTF-16/32 text
-        try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ApiError(
-                422,
-                "invalid_json",
-                "the body is not valid JSON: it holds a lone UTF-16 surrogate (\\ud800-\\udfff)",
-            ) from None
-    return data
+        return decode_json(raw)
+    except InvalidJson as exc:
+        raise ApiError(422, "invalid_json", f"the body {exc}") from None
 
 
 async def read_json(request: web.Request) -> Any:

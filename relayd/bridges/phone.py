@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modem.codec import is_gsm7
 from relayd.bridges.base import InboundSms, OutboundSms
 from relayd.bridges.devices import Device, PendingSend
+from relayd.jsontext import InvalidJson, decode_json
 from relayd.numbers import InvalidNumber, normalize_number
 
 _LOGGER = logging.getLogger(__name__)
@@ -118,9 +119,9 @@ class Refused(FrameError):
 def parse_frame(text: str) -> tuple[str, dict[str, Any]]:
     """(type, object) of a text frame, or FrameError."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FrameError("invalid_json", f"the frame is not valid JSON: {exc}") from None
+        data = decode_json(text)
+    except InvalidJson as exc:
+        raise FrameError("invalid_json", f"the frame {exc}") from None
     if not isinstance(data, dict):
         raise FrameError("invalid_message", "a frame must be a JSON object with a 'type'")
     kind = data.get("type")
