@@ -411,9 +411,9 @@ class ATEngine:
                 return
             self._dispatch(parse_urc(head))
         pending = self._pending
-        kind = classify(
-            line, pending_prefix=pending.prefix if pending else None, pending=pending is not None
-        )
+        dialing = pending is not None and pending.command[:3].upper() in ("ATD", "ATA")
+        prefix = pending.prefix if pending else None
+        kind = classify(line, pending_prefix=prefix, pending=pending is not None, dialing=dialing)
         if kind is LineKind.ECHO:
             return
         if kind is LineKind.URC:

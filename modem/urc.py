@@ -100,14 +100,20 @@ class Urc:
     pdu: str | None = None
 
 
-def classify(line: str, *, pending_prefix: str | None, pending: bool) -> LineKind:
-    """Decide what a line is by its content; ``pending_prefix`` is the awaited answer."""
+def classify(
+    line: str, *, pending_prefix: str | None, pending: bool, dialing: bool = True
+) -> LineKind:
+    """Decide what a line is by its content; ``pending_prefix`` is the awaited answer.
+
+    ``dialing``: the pending command places or answers a call (ATD, ATA). A call result
+    (NO CARRIER, BUSY, ...) answers only those: with nothing pending, or with any other
+    command pending (a health query while a call rings), it is the end of a call.
+    """
     upper = line.upper()
     if upper.startswith("AT"):
         return LineKind.ECHO
     if is_final(line):
-        # A call result with nothing pending is the end of a call, not an answer.
-        if not pending and line in CALL_RESULTS:
+        if line in CALL_RESULTS and not (pending and dialing):
             return LineKind.URC
         return LineKind.FINAL
     if pending_prefix and line.startswith(pending_prefix):

@@ -28,16 +28,18 @@ LINES = st.one_of(
 PREFIXES = st.one_of(st.none(), st.sampled_from(["+CSQ:", "+CREG:", "+CUSD:", "+CPIN:", "+CMGS:"]))
 
 
-@given(LINES, PREFIXES, st.booleans())
+@given(LINES, PREFIXES, st.booleans(), st.booleans())
 def test_every_line_gets_exactly_one_consistent_kind(
-    line: str, prefix: str | None, pending: bool
+    line: str, prefix: str | None, pending: bool, dialing: bool
 ) -> None:
-    kind = classify(line, pending_prefix=prefix, pending=pending)
+    kind = classify(line, pending_prefix=prefix, pending=pending, dialing=dialing)
     assert isinstance(kind, LineKind)
     if line.upper().startswith("AT"):
         assert kind is LineKind.ECHO
     elif is_final(line):
-        expected = LineKind.URC if not pending and line in CALL_RESULTS else LineKind.FINAL
+        # a call result answers only a pending dial; otherwise it is the end of a call
+        call_end = line in CALL_RESULTS and not (pending and dialing)
+        expected = LineKind.URC if call_end else LineKind.FINAL
         assert kind is expected
     elif prefix and line.startswith(prefix):
         assert kind is LineKind.ANSWER

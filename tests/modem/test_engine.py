@@ -176,6 +176,19 @@ async def test_cmti_between_csq_and_ok(harness: Harness, peer: PtyPeer) -> None:
     assert [(u.name, u.value) for u in harness.urcs] == [("+CMTI", '"SM",7')]
 
 
+async def test_a_call_ending_during_another_command_is_the_end_of_the_call(
+    harness: Harness, peer: PtyPeer
+) -> None:
+    # The callee hangs up while a health query is pending: NO CARRIER is not that query's
+    # answer (it was taken for one, and the ringing call never learned it had ended).
+    peer.answer({"AT+CSQ": "\r\n+CSQ: 21,99\r\n\r\nNO CARRIER\r\n\r\nOK\r\n"})
+    with harness.engine.subscribe("NO CARRIER") as ended:
+        response = await harness.engine.command("AT+CSQ")
+        urc = await asyncio.wait_for(ended.get(), 1)
+    assert response.final == "OK" and response.lines == ["+CSQ: 21,99"]
+    assert urc.name == "NO CARRIER"
+
+
 async def test_urc_split_across_reads_and_while_idle(harness: Harness, peer: PtyPeer) -> None:
     peer.send("\r\n+CMT: ,29\r\n07919471")
     await asyncio.sleep(0.02)
