@@ -10,6 +10,7 @@ only its wire protocol: how a send is offered, how the device takes it, what it 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -57,7 +58,7 @@ def not_taken_error(what: str) -> SendFailed:
     return SendFailed("not_fetched", what, transient=True, not_sent=True)
 
 
-class Device(Generic[K, P]):
+class Device(abc.ABC, Generic[K, P]):
     """One device across its connections: SIMs, liveness, unanswered sends."""
 
     kind: ClassVar[str]  # "websocket" (seed-004 phone) or "android-sms-gateway" (the app)
@@ -79,21 +80,21 @@ class Device(Generic[K, P]):
     # --- what a kind provides -------------------------------------------------------
 
     @property
+    @abc.abstractmethod
     def connected(self) -> bool:
         """A connection (socket, event stream) is open now."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _new_pending(self, slot: int, sms: OutboundSms) -> P:
         """The bookkeeping entry of a new hand-over (its key is what the device answers to)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _offer(self, entry: P) -> None:
         """Tell the device there is a send (push it, or announce it for the next pull)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _take_within(self) -> float | None:
         """Seconds the device has to take an offered send (0: at once; None: while online)."""
-        raise NotImplementedError
 
     async def _settled(self) -> None:
         """A send ended (answered, timed out or taken back)."""
