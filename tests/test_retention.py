@@ -118,11 +118,15 @@ async def test_retention_1_day_prunes_older_history_within_a_minute_and_sse_resu
     assert count(db_path, "SELECT COUNT(*) FROM webhook_deliveries WHERE created_at < "
                           f"{time.time() - 86400}") <= 1
     # --- SSE resume from an event id that was pruned: exactly the events after it
+    # (SSE ids are the org's event sequence, `seq`; the newest old event's row is kept)
     db = sqlite3.connect(db_path)
+    (newest_old_seq,) = db.execute(
+        "SELECT seq FROM events WHERE id = ?", (newest_old_event,)).fetchone()
     stored_after = [r[0] for r in db.execute(
-        "SELECT id FROM events WHERE org = 'default' AND id > ? ORDER BY id", (newest_old_event - 1,))]
+        "SELECT seq FROM events WHERE org = 'default' AND seq > ? ORDER BY seq",
+        (newest_old_seq - 1,))]
     db.close()
-    headers = {**relay.headers(), "Last-Event-ID": str(newest_old_event - 1)}
+    headers = {**relay.headers(), "Last-Event-ID": str(newest_old_seq - 1)}
     async with relay.http.get("/api/v1/events", headers=headers) as resp:
         replayed = await read_events(resp, len(stored_after))
         live_id = await send_one(relay, "after pruning")

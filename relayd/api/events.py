@@ -56,9 +56,9 @@ def stream_slot(
 
 
 def _frame(event: EventRow) -> bytes:
-    payload = {"id": event.id, "type": event.type, "timestamp": iso(event.at), "data": event.data}
+    payload = {"id": event.seq, "type": event.type, "timestamp": iso(event.at), "data": event.data}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event.id}\nevent: {event.type}\ndata: {body}\n\n".encode()
+    return f"id: {event.seq}\nevent: {event.type}\ndata: {body}\n\n".encode()
 
 
 async def event_stream(request: web.Request) -> web.StreamResponse:
@@ -91,7 +91,7 @@ async def _stream(request: web.Request, org: str, secret: str) -> web.StreamResp
                 for event in backlog:
                     if not wanted or event.type in wanted:
                         await response.write(_frame(event))
-                    last = event.id
+                    last = event.seq
                 if len(backlog) < BACKLOG_PAGE:
                     break
         while not sub.overflowed:
@@ -105,9 +105,9 @@ async def _stream(request: web.Request, org: str, secret: str) -> web.StreamResp
             if item is None:
                 await response.write(b": keepalive\n\n")
                 continue
-            if last is not None and item.id <= last:
+            if last is not None and item.seq <= last:
                 continue  # already sent from the log
-            last = item.id
+            last = item.seq
             if not wanted or item.type in wanted:
                 await response.write(_frame(item))
     except ConnectionResetError:

@@ -23,12 +23,17 @@ class EventStore:
 
         return await self.db.write(op)
 
-    async def since(self, org: str, last_id: int, limit: int = 1000) -> list[EventRow]:
-        """Stored events of `org` after `last_id`, oldest first (SSE resume)."""
+    async def since(self, org: str, last_seq: int, limit: int = 1000) -> list[EventRow]:
+        """Stored events of `org` after `last_seq` in its sequence, oldest first (SSE resume)."""
         rows = await self.db.fetchall(
-            "SELECT id, org, type, at, data FROM events WHERE org = ? AND id > ? "
-            "ORDER BY id LIMIT ?",
-            (org, last_id, limit),
+            "SELECT id, org, type, at, data, seq FROM events WHERE org = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (org, last_seq, limit),
         )
         return [event_row(r) for r in rows]
+
+    async def heads(self) -> dict[str, int]:
+        """The last seq handed out per org (where a relay's event feed starts)."""
+        rows = await self.db.fetchall("SELECT org, last FROM event_seq")
+        return {r["org"]: int(r["last"]) for r in rows}
 

@@ -70,13 +70,18 @@ class MessageRow:
 
 @dataclass(frozen=True)
 class EventRow:
-    """A stored event; `data` is its JSON payload as clients see it."""
+    """A stored event; `data` is its JSON payload as clients see it.
+
+    `id` is the row's own id (webhook deliveries point at it); `seq` is the event's number in
+    its org's sequence, gap-free in commit order: what SSE clients see and resume from.
+    """
 
     id: int
     org: str
     type: str
     at: float
     data: dict[str, Any]
+    seq: int = 0
 
 
 @dataclass(frozen=True)

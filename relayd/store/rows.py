@@ -25,6 +25,10 @@ EVENT_FOR_STATUS = {
 # Columns a new message may leave out, with the values the schema gives them.
 _NULLABLE = "sim sim_request error idempotency_key request_hash source subject external_id"
 _TIMES = "send_at expires_at sent_at delivered_at received_at"
+_NEXT_SEQ = (
+    "INSERT INTO event_seq (org, last) VALUES (?, 1) "
+    "ON CONFLICT (org) DO UPDATE SET last = event_seq.last + 1 RETURNING last"
+)
 MessageShape = Callable[[MessageRow], dict[str, Any]]  # a message as its event carries it
 _NEW_MESSAGE: dict[str, Any] = dict.fromkeys(f"{_NULLABLE} {_TIMES}".split()) | {
     "batch_index": 0,
@@ -68,15 +72,18 @@ def emit(
 ) -> int:
     """Write an event row in the current transaction; it is published after commit."""
     at = time.time() if at is None else at
+    # The org's counter row stays locked until this transaction ends: another relay's event
+    # of the same org waits for it, so seqs commit in order and none is ever skipped.
+    seq = int(tx.execute(_NEXT_SEQ, (org,)).fetchone()[0])
     event_id = int(
         tx.insert(
-            "INSERT INTO events (org, type, at, data) VALUES (?, ?, ?, ?)",
-            (org, type_, at, json.dumps(data, separators=(",", ":"))),
+            "INSERT INTO events (org, seq, type, at, data) VALUES (?, ?, ?, ?, ?)",
+            (org, seq, type_, at, json.dumps(data, separators=(",", ":"))),
         )
         or 0
     )
     queue_deliveries(tx, event_id, org, type_, at)  # same transaction: at-least-once webhooks
-    tx.events.append(EventRow(event_id, org, type_, at, data))
+    tx.events.append(EventRow(event_id, org, type_, at, data, seq))
     return event_id
 
 

@@ -259,4 +259,40 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE phone_devices ADD COLUMN owner TEXT;
     """,
+    # 8: fleet events (issue 13): a per-org event sequence, gap-free in commit order (the counter
+    # row is updated in the event's transaction, so a later seq never commits before an earlier
+    # one; old events keep their id as seq); webhook delivery leases (one relay delivers each);
+    # shared limits: token buckets per key, failed logins per address, open streams per holder
+    # and relay
+    """
+    ALTER TABLE events ADD COLUMN seq INTEGER;
+    UPDATE events SET seq = id;
+    CREATE UNIQUE INDEX events_org_seq ON events(org, seq);
+    DROP INDEX events_org;
+    CREATE TABLE event_seq (
+        org TEXT PRIMARY KEY,
+        last INTEGER NOT NULL
+    );
+    INSERT INTO event_seq (org, last) SELECT org, MAX(seq) FROM events GROUP BY org;
+    ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE webhook_deliveries ADD COLUMN claim_until REAL;
+    CREATE TABLE rate_buckets (
+        key_id INTEGER PRIMARY KEY,
+        tokens REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE failed_logins (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX failed_logins_address ON failed_logins(address, at);
+    CREATE INDEX failed_logins_at ON failed_logins(at);
+    CREATE TABLE stream_slots (
+        holder TEXT NOT NULL,
+        node TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (holder, node)
+    );
+    """,
 ]
