@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import math
 import time
-from dataclasses import dataclass
 
 from relayd.exceptions import Forbidden, RateLimited
+from relayd.limits import MemoryBuckets, TokenBuckets
 from relayd.store import ApiKey
 from relayd.store.keys import KeyStore
 
@@ -19,23 +18,17 @@ LAST_USED_EVERY = 60.0  # last_used_at is written at most this often per key
 NEGATIVE_CACHE = 10_000
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
 class KeyAuthenticator:
     """Looks keys up (cached until the database changes) and enforces their rate limits."""
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: KeyStore, buckets: TokenBuckets | None = None) -> None:
         self.keys = keys
+        self.buckets = buckets or MemoryBuckets()  # per-key send tokens
         self._cache: dict[str, tuple[int, ApiKey]] = {}  # secret -> (generation, key)
         self._generation = 0  # bumped when the database may hold a revocation the cache missed
         self._data_version: int | None = None
         self._checked_at = -REVISION_CHECK_SECONDS
         self._check_lock = asyncio.Lock()
-        self._buckets: dict[int, _Bucket] = {}
         self._touched: dict[int, float] = {}
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -90,29 +83,21 @@ class KeyAuthenticator:
         self._generation += 1
         self._cache.clear()
 
-    def take(self, key: ApiKey, cost: int = 1) -> None:
+    async def take(self, key: ApiKey, cost: int = 1) -> None:
         """Spend `cost` tokens of the key's bucket or raise RateLimited (nothing spent then)."""
         if not key.rate_limit:
             return
-        per_second = key.rate_limit / 60.0
-        capacity = max(1.0, key.rate_limit)
-        now = time.monotonic()
-        bucket = self._buckets.setdefault(key.id, _Bucket(capacity, now))
-        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * per_second)
-        bucket.updated = now
-        if bucket.tokens >= cost:
-            bucket.tokens -= cost
-            return
-        wait = math.ceil((cost - bucket.tokens) / per_second)
-        raise RateLimited(
-            f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s", wait
-        )
+        wait = await self.buckets.take(key.id, key.rate_limit, cost)
+        if wait is not None:
+            raise RateLimited(
+                f"this key may send {key.rate_limit:g} messages per minute; retry in {wait} s",
+                wait,
+            )
 
-    def refund(self, key: ApiKey, cost: int = 1) -> None:
+    async def refund(self, key: ApiKey, cost: int = 1) -> None:
         """Give back tokens `take` spent on a request refused after all (a 422 costs nothing)."""
-        bucket = self._buckets.get(key.id)
-        if bucket is not None and key.rate_limit:
-            bucket.tokens = min(max(1.0, key.rate_limit), bucket.tokens + cost)
+        if key.rate_limit:
+            await self.buckets.refund(key.id, key.rate_limit, cost)
 
 
 def require_scope(key: ApiKey, scope: str) -> None:

@@ -1,5 +1,9 @@
 """Limits on what one client can grow: streams and sockets per key, devices per org, failed
-logins per address."""
+logins per address, send tokens per key.
+
+The failed-login back-off and the token buckets have two implementations behind one
+interface: in memory (one relay: the fastest) and in the database (relays sharing it).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import math
 import time
 from collections import deque
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
 from relayd.config import LimitsConfig
 from relayd.exceptions import RelaydError
+from relayd.store.limits import LimitStore
 
 ADDRESSES_KEPT = 10_000  # failed-auth history is dropped oldest-first beyond this many addresses
 
@@ -63,14 +70,14 @@ class StreamCounter:
 
 
 class FailedAuthBackoff:
-    """Counts wrong passwords and secrets per client address in a sliding window."""
+    """Counts wrong passwords and secrets per client address in a sliding window (in memory)."""
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
         self._failures: dict[str, deque[float]] = {}
 
-    def retry_after(self, address: str | None) -> int | None:
+    async def retry_after(self, address: str | None) -> int | None:
         """Seconds until `address` may try again, or None when it may try now."""
         failures = self._failures.get(address or "")
         if failures is None:
@@ -82,7 +89,7 @@ class FailedAuthBackoff:
             return None
         return max(1, math.ceil(failures[0] + self.window - now))
 
-    def failed(self, address: str | None) -> None:
+    async def failed(self, address: str | None) -> None:
         """Record one wrong credential from `address`."""
         key = address or ""
         failures = self._failures.pop(key, None) or deque(maxlen=self.limit)
@@ -92,10 +99,114 @@ class FailedAuthBackoff:
             del self._failures[next(iter(self._failures))]
 
 
-class Limits:
-    """The relay's limits, built from `[limits]`."""
+class SharedFailedAuth:
+    """`FailedAuthBackoff` in the database: an address counts its failures at every relay."""
 
-    def __init__(self, config: LimitsConfig) -> None:
+    def __init__(self, store: LimitStore, limit: int, window: float) -> None:
+        self.store = store
+        self.limit = limit
+        self.window = window
+
+    async def retry_after(self, address: str | None) -> int | None:
+        """Seconds until `address` may try again, or None when it may try now."""
+        now = time.time()
+        failures = await self.store.recent_failures(address or "", now - self.window, self.limit)
+        if len(failures) < self.limit:
+            return None
+        return max(1, math.ceil(failures[-1] + self.window - now))
+
+    async def failed(self, address: str | None) -> None:
+        """Record one wrong credential from `address`."""
+        await self.store.failed_login(address or "", time.time(), self.window)
+
+
+class FailedAuth(Protocol):
+    """The failed-login back-off, in memory (one relay) or in the database (a fleet)."""
+
+    async def retry_after(self, address: str | None) -> int | None: ...
+
+    async def failed(self, address: str | None) -> None: ...
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets(Protocol):
+    """Per-key send tokens: `take` gives None when spent, else the seconds to wait."""
+
+    async def take(self, key_id: int, per_minute: float, cost: int) -> int | None: ...
+
+    async def refund(self, key_id: int, per_minute: float, cost: int) -> None: ...
+
+
+def _capacity(per_minute: float) -> float:
+    return max(1.0, per_minute)
+
+
+def _wait(per_minute: float, cost: int, tokens: float) -> int:
+    return math.ceil((cost - tokens) / (per_minute / 60.0))
+
+
+class MemoryBuckets:
+    """Token buckets in memory: one relay, the fastest."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, _Bucket] = {}
+
+    async def take(self, key_id: int, per_minute: float, cost: int) -> int | None:
+        """Spend `cost` tokens, or the seconds until there are enough (nothing spent then)."""
+        capacity = _capacity(per_minute)
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(key_id, _Bucket(capacity, now))
+        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * per_minute / 60.0)
+        bucket.updated = now
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
+            return None
+        return _wait(per_minute, cost, bucket.tokens)
+
+    async def refund(self, key_id: int, per_minute: float, cost: int) -> None:
+        """Give back tokens `take` spent."""
+        bucket = self._buckets.get(key_id)
+        if bucket is not None:
+            bucket.tokens = min(_capacity(per_minute), bucket.tokens + cost)
+
+
+class SharedBuckets:
+    """Token buckets in the database: a key's rate is shared by every relay."""
+
+    def __init__(self, store: LimitStore) -> None:
+        self.store = store
+
+    async def take(self, key_id: int, per_minute: float, cost: int) -> int | None:
+        """Spend `cost` tokens, or the seconds until there are enough (nothing spent then)."""
+        capacity = _capacity(per_minute)
+        tokens = await self.store.take_tokens(
+            key_id, per_minute / 60.0, capacity, cost, time.time()
+        )
+        return None if tokens is None else _wait(per_minute, cost, tokens)
+
+    async def refund(self, key_id: int, per_minute: float, cost: int) -> None:
+        """Give back tokens `take` spent."""
+        await self.store.refund_tokens(key_id, _capacity(per_minute), cost)
+
+
+class Limits:
+    """The relay's limits, built from `[limits]`; `shared`: kept in the store for a fleet."""
+
+    def __init__(self, config: LimitsConfig, shared: LimitStore | None = None) -> None:
         self.streams = StreamCounter(config.streams_per_key)
         self.sockets = StreamCounter(config.sockets_per_key)
-        self.failed_auth = FailedAuthBackoff(config.failed_auth_max, config.failed_auth_window)
+        self.failed_auth: FailedAuth
+        self.buckets: TokenBuckets
+        if shared is None:
+            self.failed_auth = FailedAuthBackoff(config.failed_auth_max, config.failed_auth_window)
+            self.buckets = MemoryBuckets()
+        else:
+            self.failed_auth = SharedFailedAuth(
+                shared, config.failed_auth_max, config.failed_auth_window
+            )
+            self.buckets = SharedBuckets(shared)

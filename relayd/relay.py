@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,13 @@ from relayd.dispatch.channels import ChannelOutbox
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
+from relayd.event_feed import LocalFeed, SharedFeed
 from relayd.events import EventBus
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
 from relayd.store import Store
-from relayd.webhooks import WebhookWorker
+from relayd.webhooks import LEASE, WebhookWorker
 
 _LOGGER = logging.getLogger(__name__)
 ADMIN_KEY_FILE = "admin.key"
@@ -48,8 +50,10 @@ class Relay:
             retention_days=config.storage.retention_days,
         )
         self.bus = EventBus()
-        self.auth = KeyAuthenticator(self.store.keys)
-        self.limits = Limits(config.limits)
+        shared = self.store.shared  # relays sharing the database share limits, events, deliveries
+        self.limits = Limits(config.limits, self.store.limits if shared else None)
+        self.auth = KeyAuthenticator(self.store.keys, self.limits.buckets)
+        self.feed = event_feed(self.store)
         self.router = Router(config.routing)
         self.sims = SimRegistry(
             self.store, self.router, config.sms.multipart_wait, describe=sim_json
@@ -82,7 +86,8 @@ class Relay:
         )
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.calls = CallDispatcher(self.store, self.sims)
-        self.webhooks = WebhookWorker(config, self.store.webhooks)
+        claims = self.store.delivery_claims(secrets.token_hex(8), LEASE) if shared else None
+        self.webhooks = WebhookWorker(config, self.store.webhooks, claims)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
 
@@ -95,9 +100,12 @@ class Relay:
         async with contextlib.AsyncExitStack() as undo:
             await self.store.open()
             undo.push_async_callback(self.store.close)
-            self.store.on_commit(self.bus.publish)
-            self.store.on_commit(self.webhooks.on_commit)
-            self.store.on_commit(self.forwarder.on_commit)
+            self.store.on_commit(self.feed.committed)
+            self.feed.add_listener(self.bus.publish)  # every relay's events, in seq order
+            self.feed.add_listener(self.webhooks.on_commit)
+            self.store.on_commit(self.forwarder.on_commit)  # this relay's own SMS only
+            await self.feed.start()
+            undo.push_async_callback(self.feed.stop)
             if not await self.store.keys.has_admin_key():
                 _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
                 self.admin_key = secret
@@ -139,6 +147,7 @@ class Relay:
         await self.calls.stop()
         await self.sims.stop()
         await self.webhooks.stop()
+        await self.feed.stop()
         await self.auth.flush()
         await self.store.close()
         self.started = False
@@ -147,6 +156,12 @@ class Relay:
     def admin_key_path(self) -> Path:
         """Where the first admin key is written."""
         return self.config.state_dir / ADMIN_KEY_FILE
+
+
+def event_feed(store: Store) -> LocalFeed:
+    """Every committed event: this relay's commits, and the other relays' when they share."""
+    channel = store.announcements() if store.shared else None
+    return LocalFeed() if channel is None else SharedFeed(store.events, channel)
 
 
 def under_systemd(env: Mapping[str, str] = os.environ) -> bool:

@@ -75,9 +75,9 @@ class Accepted:
 class RateLimit(Protocol):
     """Spends a key's send tokens, or raises RateLimited and spends none."""
 
-    def take(self, key: ApiKey, cost: int = 1) -> None: ...
+    async def take(self, key: ApiKey, cost: int = 1) -> None: ...
 
-    def refund(self, key: ApiKey, cost: int = 1) -> None: ...
+    async def refund(self, key: ApiKey, cost: int = 1) -> None: ...
 
 
 class SendService:
@@ -210,7 +210,7 @@ class SendService:
         checked = [(order, *self.prepare(key, order)) for order in orders]
         unpaid = sum(len(peers) for _, peers, _ in checked)
         if self.limiter is not None:
-            self.limiter.take(key, unpaid)
+            await self.limiter.take(key, unpaid)
         accepted = []
         try:
             for order, peers, plan in checked:
@@ -218,7 +218,7 @@ class SendService:
                 unpaid -= len(peers)
         except IdempotencyConflict:  # found only when storing: the refusal still costs nothing
             if self.limiter is not None:
-                self.limiter.refund(key, unpaid)
+                await self.limiter.refund(key, unpaid)
             raise
         return accepted
 

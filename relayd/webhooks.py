@@ -26,6 +26,7 @@ from yarl import URL
 
 from relayd import __version__
 from relayd.config import Config, WebhookConfig
+from relayd.store.delivery_claims import DeliveryClaims
 from relayd.store.records import EventRow
 from relayd.store.webhook_rows import AttemptResult, ConfigEndpoint, DueDelivery
 from relayd.store.webhooks import WebhookStore
@@ -64,6 +65,8 @@ STOP_GRACE = 2.0  # seconds in-flight POSTs get to finish at shutdown
 RESPONSE_LOG_BYTES = 256  # of each answer's body kept in the delivery log
 LOG_KEEP = 30 * 86400.0  # finished deliveries and their attempts are kept this long
 PRUNE_INTERVAL = 6 * 3600.0
+ORGS_REFRESH = 5.0  # relays sharing a database re-read which orgs have endpoints this often
+LEASE = 4 * ATTEMPT_TIMEOUT  # a delivery leased by a relay that died is delivered again after
 
 # --- payloads -----------------------------------------------------------------------
 
@@ -152,9 +155,12 @@ def config_entries(webhooks: Sequence[WebhookConfig]) -> list[ConfigEndpoint]:
 class WebhookWorker:
     """Posts due deliveries; wakes on committed events and on the next retry's time."""
 
-    def __init__(self, config: Config, store: WebhookStore) -> None:
+    def __init__(
+        self, config: Config, store: WebhookStore, claims: DeliveryClaims | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        self.claims = claims  # relays sharing a database lease each delivery to one of them
         self.delivered = 0
         self.failed_attempts = 0
         self._orgs: set[str] = set()
@@ -186,6 +192,9 @@ class WebhookWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.claims is not None:
+            with contextlib.suppress(Exception):  # else the leases simply run out
+                await self.claims.release_mine()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -241,13 +250,16 @@ class WebhookWorker:
         return len(self._inflight)
 
     async def _run(self) -> None:
-        next_prune = 0.0
+        next_prune = next_refresh = 0.0
         while True:
             self._wake.clear()
             try:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_INTERVAL
                     await self.store.prune(time.time() - LOG_KEEP)
+                if self.claims is not None and time.monotonic() >= next_refresh:
+                    next_refresh = time.monotonic() + ORGS_REFRESH  # another relay's endpoints
+                    self._orgs = await self.store.orgs_with_endpoints()
                 timeout = await self._dispatch_due()
             except Exception:  # the queue must outlive a bad read
                 _LOGGER.exception("Webhook queue could not be read")
@@ -261,14 +273,21 @@ class WebhookWorker:
         free = MAX_CONCURRENCY - len(self._inflight)
         now = time.time()
         if free > 0:
-            for delivery in await self.store.due(now, list(self._inflight), free):
+            if self.claims is not None:
+                due = await self.claims.claim(now, free)
+            else:
+                due = await self.store.due(now, list(self._inflight), free)
+            for delivery in due:
                 task = asyncio.create_task(
                     self._deliver(delivery), name=f"relayd-webhook-{delivery.id}"
                 )
                 self._inflight[delivery.id] = task
         if len(self._inflight) >= MAX_CONCURRENCY:
             return IDLE_POLL  # a finishing POST wakes us
-        next_at = await self.store.next_due_at(list(self._inflight))
+        if self.claims is not None:
+            next_at = await self.claims.next_due_at(time.time())
+        else:
+            next_at = await self.store.next_due_at(list(self._inflight))
         if next_at is None:
             return IDLE_POLL
         return min(max(next_at - time.time(), 0.0), IDLE_POLL)

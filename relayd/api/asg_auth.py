@@ -87,14 +87,14 @@ async def account_of(request: web.Request) -> AsgAccount | None:
     hit = cache.get(cache_key)
     if hit is not None and time.monotonic() - hit[0] < BASIC_CACHE_SECONDS:
         return hit[1]
-    refuse_while_backing_off(request)  # before the scrypt run a guess costs
+    await refuse_while_backing_off(request)  # before the scrypt run a guess costs
     account = await hub_of(request).store.account(login)
     if account is None:
         ok = await asyncio.to_thread(verify_nothing, password)  # no faster for unknown logins
     else:
         ok = await asyncio.to_thread(verify_password, password, account.password_hash)
     if account is None or not ok:
-        note_failed_auth(request)
+        await note_failed_auth(request)
         raise unauthorized("wrong login or password", "Basic")
     if len(cache) > BASIC_CACHE_MAX:
         cache.clear()

@@ -293,12 +293,12 @@ async def patch_password(request: web.Request) -> web.Response:
     device = device_of(request)
     body = validate(PasswordChange, await read_json(request))
     store = hub_of(request).store
-    refuse_while_backing_off(request)
+    await refuse_while_backing_off(request)
     account = await store.account(device.login)
     if account is None or not await asyncio.to_thread(
         verify_password, body.currentPassword, account.password_hash
     ):
-        note_failed_auth(request)
+        await note_failed_auth(request)
         raise unauthorized("the current password is wrong", "Basic")
     await store.set_password(
         account.login, await asyncio.to_thread(hash_password, body.newPassword)

@@ -119,7 +119,7 @@ async def call(request: web.Request) -> web.Response:
     body = validate(CallRequest, await read_json(request))
     to = relay.sending.dial_target(key, body.to)
     sim = relay.calls.pick(key.org, body.sim, "call")
-    relay.auth.take(key)  # after every check: a refused call costs no token
+    await relay.auth.take(key)  # after every check: a refused call costs no token
     assert isinstance(sim, _CallCapable)
     try:
         result = await sim.call(to, body.ring_seconds)

@@ -53,10 +53,10 @@ def secret_key(org: str, scopes: frozenset[str]) -> ApiKey:
     return ApiKey(0, org, "org secret", "", scopes, (), None, False, time.time(), None, None)
 
 
-def refuse_while_backing_off(request: web.Request) -> None:
+async def refuse_while_backing_off(request: web.Request) -> None:
     """429 with Retry-After while the client's address has too many wrong secrets or passwords."""
     limits = relay_of(request).config.limits
-    wait = relay_of(request).limits.failed_auth.retry_after(request.remote)
+    wait = await relay_of(request).limits.failed_auth.retry_after(request.remote)
     if wait is not None:
         raise RateLimited(
             f"{limits.failed_auth_max} wrong passwords or secrets from this address in "
@@ -66,9 +66,9 @@ def refuse_while_backing_off(request: web.Request) -> None:
         )
 
 
-def note_failed_auth(request: web.Request) -> None:
+async def note_failed_auth(request: web.Request) -> None:
     """Count a wrong secret or password against the client's address."""
-    relay_of(request).limits.failed_auth.failed(request.remote)
+    await relay_of(request).limits.failed_auth.failed(request.remote)
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -115,14 +115,14 @@ async def authenticate_org(
             raise _unauthorized("the API key is not valid or was revoked")
     if not org:
         raise _unauthorized("org_id is required with a secret_key")
-    refuse_while_backing_off(request)  # before the scrypt run a guess costs
+    await refuse_while_backing_off(request)  # before the scrypt run a guess costs
     if await relay.store.keys.org_secret_matches(org, candidate):
         return OrgAccess(org, secret_key(org, ORG_SECRET_SCOPES))
     if await relay.store.keys.org_exists(org):
-        note_failed_auth(request)
+        await note_failed_auth(request)
         raise _unauthorized(REFUSED_ORG)
     if not (allow_create and relay.config.phones.allow_new_orgs):
-        note_failed_auth(request)
+        await note_failed_auth(request)
         raise _unauthorized(REFUSED_ORG)
     if not ORG_RE.match(org):
         raise ApiError(422, "invalid_field", "org_id: use letters, digits, '-' or '_'", "org_id")
@@ -138,5 +138,5 @@ async def authenticate_org(
         return OrgAccess(org, secret_key(org, ORG_SECRET_SCOPES), created=True)
     if await relay.store.keys.org_secret_matches(org, candidate):  # created a moment ago
         return OrgAccess(org, secret_key(org, ORG_SECRET_SCOPES))
-    note_failed_auth(request)
+    await note_failed_auth(request)
     raise _unauthorized(REFUSED_ORG)

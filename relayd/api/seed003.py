@@ -255,7 +255,7 @@ async def voice(request: web.Request) -> web.Response:
     body = validate(VoiceRequest, (await read_body(request)).require())
     to = relay.sending.dial_target(key, body.to)
     backend = relay.calls.pick(key.org, body.sim)
-    relay.auth.take(key)  # after every check: a refused call costs no token
+    await relay.auth.take(key)  # after every check: a refused call costs no token
     call = await relay.calls.ring(
         backend, to, ring_seconds=body.ring_seconds, prompt=body.prompt, source="seed-003"
     )

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from relayd.store.asg import AsgStore
 from relayd.store.backend import CommitListener
 from relayd.store.calls import CallStore
+from relayd.store.channel import Channel
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
+from relayd.store.delivery_claims import DeliveryClaims
 from relayd.store.events import EventStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
+from relayd.store.limits import LimitStore
 from relayd.store.phones import PhoneStore
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
@@ -65,6 +68,8 @@ class Store:
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
+        self.limits = LimitStore(self.db)  # shared limits, for relays sharing the database
+        self.shared = False  # other relays may write this database (a fleet on PostgreSQL)
 
     async def open(self) -> None:
         """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
@@ -77,6 +82,14 @@ class Store:
         """Stop pruning, flush pending writes and close."""
         await self.pruner.stop()
         await self.db.close()
+
+    def delivery_claims(self, owner: str, lease: float) -> DeliveryClaims:
+        """Leases on due webhook deliveries for this relay (`owner`: unique to this run)."""
+        return DeliveryClaims(self.db, owner, lease)
+
+    def announcements(self) -> Channel | None:
+        """How relays sharing this database announce their commits (None: nothing shared)."""
+        return None
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call `listener` in the event loop with the events of every committed batch."""

@@ -35,6 +35,13 @@ _MATCHES_TYPE = (
 # The `webhook-id` header: random, stored, so it is the same on every retry and replay.
 _NEW_MSG_ID = "'msg_' || lower(hex(randomblob(12)))"
 DELIVERY_STATES = ("pending", "delivered", "failed")
+# A delivery as the worker posts it: joined with its endpoint and its event.
+DUE_SELECT = (
+    "SELECT d.id, d.webhook_id, d.msg_id, d.type, d.attempts, d.payload, "
+    "e.at AS event_at, e.data AS event_data, w.url, w.kind, w.secret, w.headers "
+    "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+    "LEFT JOIN events e ON e.id = d.event_id"
+)
 
 
 def queue_deliveries(tx: Transaction, event_id: int, org: str, type_: str, at: float) -> int:
@@ -195,12 +202,8 @@ class WebhookStore:
         """Pending deliveries of enabled endpoints whose time has come, oldest due first."""
         marks = ", ".join("?" * len(exclude))
         rows = await self.db.fetchall(
-            "SELECT d.id, d.webhook_id, d.msg_id, d.type, d.attempts, d.payload, "  # noqa: S608
-            "e.at AS event_at, e.data AS event_data, w.url, w.kind, w.secret, w.headers "
-            "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-            "LEFT JOIN events e ON e.id = d.event_id "
-            "WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 "
-            f"AND d.id NOT IN ({marks}) ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            f"{DUE_SELECT} WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
+            f"AND w.enabled = 1 AND d.id NOT IN ({marks}) ORDER BY d.next_attempt_at, d.id LIMIT ?",
             (now, *exclude, limit),
         )
         return [due_delivery(r) for r in rows]
@@ -224,7 +227,8 @@ class WebhookStore:
             cursor = tx.execute(
                 "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, "
                 "next_attempt_at = ?, last_attempt_at = ?, last_status_code = ?, last_error = ?, "
-                "delivered_at = ? WHERE id = ? AND status = 'pending'",
+                "delivered_at = ?, claimed_by = NULL, claim_until = NULL "
+                "WHERE id = ? AND status = 'pending'",
                 (
                     status,
                     result.next_at if result.outcome == "retry" else None,
@@ -300,7 +304,7 @@ class WebhookStore:
             now = time.time()
             tx.executemany(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
-                "next_attempt_at = ?, delivered_at = NULL WHERE id = ?",
+                "next_attempt_at = ?, delivered_at = NULL, claim_until = NULL WHERE id = ?",
                 [(now, i) for i in ids],
             )
             return ids

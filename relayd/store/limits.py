@@ -1,0 +1,79 @@
+"""Limits kept in the database, for relays that share it: per-key token buckets and failed logins.
+
+Each check is one atomic statement (a conditional UPDATE), so two relays spending the same
+key's tokens at once never both get the last one: on PostgreSQL the second UPDATE waits
+for the first's commit and re-reads the row. Times are wall-clock seconds (relays share
+them; a monotonic clock is per machine).
+"""
+
+from __future__ import annotations
+
+from relayd.store.backend import Backend, Transaction
+
+# The bucket's level now: its stored tokens plus what flowed in since, capped at capacity.
+_LEVEL = (
+    "CASE WHEN tokens + (:now - updated) * :rate > :cap THEN :cap "
+    "ELSE tokens + (:now - updated) * :rate END"
+)
+
+
+class LimitStore:
+    """Token buckets per API key and failed logins per client address."""
+
+    def __init__(self, db: Backend) -> None:
+        self.db = db
+
+    async def take_tokens(
+        self, key_id: int, per_second: float, capacity: float, cost: int, now: float
+    ) -> float | None:
+        """Spend `cost` tokens; None when spent, else the tokens the bucket holds (too few)."""
+
+        def op(tx: Transaction) -> float | None:
+            params = {"key": key_id, "rate": per_second, "cap": capacity, "cost": cost, "now": now}
+            tx.execute(
+                "INSERT INTO rate_buckets (key_id, tokens, updated) VALUES (:key, :cap, :now) "
+                "ON CONFLICT (key_id) DO NOTHING",
+                params,
+            )
+            spent = tx.execute(
+                f"UPDATE rate_buckets SET tokens = {_LEVEL} - :cost, updated = :now "  # noqa: S608
+                f"WHERE key_id = :key AND {_LEVEL} >= :cost",
+                params,
+            ).rowcount
+            if spent:
+                return None
+            row = tx.execute(
+                f"SELECT {_LEVEL} FROM rate_buckets WHERE key_id = :key", params  # noqa: S608
+            ).fetchone()
+            return float(row[0])
+
+        return await self.db.write(op)
+
+    async def refund_tokens(self, key_id: int, capacity: float, cost: int) -> None:
+        """Give back `cost` tokens (up to the capacity)."""
+
+        def op(tx: Transaction) -> None:
+            tx.execute(
+                "UPDATE rate_buckets SET tokens = CASE WHEN tokens + :cost > :cap THEN :cap "
+                "ELSE tokens + :cost END WHERE key_id = :key",
+                {"key": key_id, "cap": capacity, "cost": cost},
+            )
+
+        await self.db.write(op)
+
+    async def failed_login(self, address: str, now: float, window: float) -> None:
+        """Record one wrong credential from `address`; forget failures older than `window`."""
+
+        def op(tx: Transaction) -> None:
+            tx.execute("DELETE FROM failed_logins WHERE at <= ?", (now - window,))
+            tx.execute("INSERT INTO failed_logins (address, at) VALUES (?, ?)", (address, now))
+
+        await self.db.write(op)
+
+    async def recent_failures(self, address: str, since: float, limit: int) -> list[float]:
+        """Times of the newest `limit` failures from `address` after `since`, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT at FROM failed_logins WHERE address = ? AND at > ? ORDER BY at DESC LIMIT ?",
+            (address, since, limit),
+        )
+        return [float(r[0]) for r in rows]
