@@ -259,4 +259,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE phone_devices ADD COLUMN owner TEXT;
     """,
+    # 8: counters that other processes (the CLI, the other relays of a fleet) move on when
+    # they change what a relay caches: 'keys' on every revocation (issue 13)
+    """
+    CREATE TABLE revisions (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 ]
