@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from relayd.store.channel import Channel
+from relayd.store.channel import RESYNC, Channel
 from relayd.store.events import EventStore
 from relayd.store.records import EventRow
 
@@ -117,6 +117,9 @@ class SharedFeed(LocalFeed):
             self._announce(org, seq)
 
     def _heard_of(self, payload: str) -> None:
+        if payload == RESYNC:  # the channel was lost for a while: read what was missed
+            self._spawn_resync()
+            return
         parsed = parse_announcement(payload)
         if parsed is None:
             return
@@ -127,6 +130,21 @@ class SharedFeed(LocalFeed):
             self._dirty.add(org)
         elif seq > self._marks.get(org, 0):
             self._catch_up(org)
+
+    def _spawn_resync(self) -> None:
+        task = asyncio.create_task(self._resync(), name="relayd-event-feed-resync")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resync(self) -> None:
+        try:
+            heads = await self.events.heads()
+        except Exception as exc:  # the next announcement of each org catches up
+            _LOGGER.warning("Could not read where the event sequences stand: %s", exc)
+            return
+        for org, seq in heads.items():
+            if seq > self._marks.get(org, 0):
+                self._heard_of(announcement(org, seq))
 
     def _catch_up(self, org: str) -> None:
         if org not in self._catching:

@@ -1,7 +1,9 @@
 """Storage: repositories with typed rows over one database adapter (no SQL outside this package).
 
-`Store` owns the adapter (`db.Database`: SQLite, one group-committing writer) and every
-repository; nothing outside this package reaches the adapter itself.
+`Store` owns the adapter and every repository; nothing outside this package reaches the
+adapter itself. The adapter is chosen here only: `pg.PgDatabase` (PostgreSQL, asyncpg) for
+a `postgresql://` URL, else `db.Database` (the SQLite file). Both share the
+group-committing writer of writer.py.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relayd.store.asg import AsgStore
-from relayd.store.backend import CommitListener
+from relayd.store.backend import Backend, CommitListener
 from relayd.store.calls import CallStore
 from relayd.store.channel import Channel
 from relayd.store.cursors import CursorStore
@@ -19,6 +21,8 @@ from relayd.store.events import EventStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.limits import LimitStore
+from relayd.store.pg import PgDatabase
+from relayd.store.pg_channel import PgChannel
 from relayd.store.phones import PhoneStore
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
@@ -39,6 +43,9 @@ __all__ = [
 ]
 
 
+EVENTS_CHANNEL = "relayd_events"  # NOTIFY channel: "<seq>:<org>" after each commit with events
+
+
 @dataclass(frozen=True)
 class WriteStats:
     """The writer's counters since open (/metrics)."""
@@ -55,9 +62,9 @@ class Store:
     """
 
     def __init__(
-        self, path: str, *, payloads: EventPayloads, retention_days: float = 0
+        self, path: str, *, payloads: EventPayloads, retention_days: float = 0, url: str = ""
     ) -> None:
-        self.db = Database(path)
+        self.db: Backend = PgDatabase(url) if url else Database(path)
         self.pruner = Pruner(self.db, retention_days)
         self.messages = MessageStore(self.db, payloads.message)
         self.events = EventStore(self.db)
@@ -69,10 +76,11 @@ class Store:
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
         self.limits = LimitStore(self.db)  # shared limits, for relays sharing the database
-        self.shared = False  # other relays may write this database (a fleet on PostgreSQL)
+        self.shared = bool(url)  # other relays may write this database (a fleet on PostgreSQL)
+        self._url = url
 
     async def open(self) -> None:
-        """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
+        """Open the database, migrate, make sure the `default` org exists; start pruning."""
         await self.db.open()
         await self.keys.upgrade_org_secrets()
         await self.keys.ensure_org("default")
@@ -89,7 +97,7 @@ class Store:
 
     def announcements(self) -> Channel | None:
         """How relays sharing this database announce their commits (None: nothing shared)."""
-        return None
+        return PgChannel(self._url, EVENTS_CHANNEL) if self.shared else None
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call `listener` in the event loop with the events of every committed batch."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+RESYNC = "*"  # told to a listener after its channel was lost: anything may have been announced
+
 
 class Channel(Protocol):
     """One named channel of the database's notifications."""

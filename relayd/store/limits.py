@@ -29,7 +29,9 @@ class LimitStore:
         """Spend `cost` tokens; None when spent, else the tokens the bucket holds (too few)."""
 
         def op(tx: Transaction) -> float | None:
-            params = {"key": key_id, "rate": per_second, "cap": capacity, "cost": cost, "now": now}
+            params = {
+                "key": key_id, "rate": per_second, "cap": capacity, "cost": float(cost), "now": now
+            }
             tx.execute(
                 "INSERT INTO rate_buckets (key_id, tokens, updated) VALUES (:key, :cap, :now) "
                 "ON CONFLICT (key_id) DO NOTHING",
@@ -56,7 +58,7 @@ class LimitStore:
             tx.execute(
                 "UPDATE rate_buckets SET tokens = CASE WHEN tokens + :cost > :cap THEN :cap "
                 "ELSE tokens + :cost END WHERE key_id = :key",
-                {"key": key_id, "cap": capacity, "cost": cost},
+                {"key": key_id, "cap": capacity, "cost": float(cost)},
             )
 
         await self.db.write(op)

@@ -259,7 +259,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE phone_devices ADD COLUMN owner TEXT;
     """,
-    # 8: fleet events (issue 13): a per-org event sequence, gap-free in commit order (the counter
+    # 8: counters that other processes (the CLI, the other relays of a fleet) move on when
+    # they change what a relay caches: 'keys' on every revocation (issue 13)
+    """
+    CREATE TABLE revisions (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
+    # 9: fleet events (issue 13): a per-org event sequence, gap-free in commit order (the counter
     # row is updated in the event's transaction, so a later seq never commits before an earlier
     # one; old events keep their id as seq); webhook delivery leases (one relay delivers each);
     # shared limits: token buckets per key, failed logins per address, open streams per holder
