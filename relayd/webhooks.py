@@ -65,7 +65,6 @@ STOP_GRACE = 2.0  # seconds in-flight POSTs get to finish at shutdown
 RESPONSE_LOG_BYTES = 256  # of each answer's body kept in the delivery log
 LOG_KEEP = 30 * 86400.0  # finished deliveries and their attempts are kept this long
 PRUNE_INTERVAL = 6 * 3600.0
-ORGS_REFRESH = 5.0  # relays sharing a database re-read which orgs have endpoints this often
 LEASE = 4 * ATTEMPT_TIMEOUT  # a delivery leased by a relay that died is delivered again after
 
 # --- payloads -----------------------------------------------------------------------
@@ -200,8 +199,12 @@ class WebhookWorker:
             self._session = None
 
     def on_commit(self, events: list[EventRow]) -> None:
-        """Commit listener: wake when an org with endpoints got events (deliveries queued)."""
-        if any(event.org in self._orgs for event in events):
+        """Event listener: wake when an org with endpoints got events (deliveries queued).
+
+        Relays sharing a database wake for every org: endpoints another relay added are
+        not in `_orgs`, and whichever relay claims a delivery first posts it.
+        """
+        if self.claims is not None or any(event.org in self._orgs for event in events):
             self._wake.set()
 
     async def endpoints_changed(self, org: str | None = None) -> None:
@@ -250,16 +253,13 @@ class WebhookWorker:
         return len(self._inflight)
 
     async def _run(self) -> None:
-        next_prune = next_refresh = 0.0
+        next_prune = 0.0
         while True:
             self._wake.clear()
             try:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_INTERVAL
                     await self.store.prune(time.time() - LOG_KEEP)
-                if self.claims is not None and time.monotonic() >= next_refresh:
-                    next_refresh = time.monotonic() + ORGS_REFRESH  # another relay's endpoints
-                    self._orgs = await self.store.orgs_with_endpoints()
                 timeout = await self._dispatch_due()
             except Exception:  # the queue must outlive a bad read
                 _LOGGER.exception("Webhook queue could not be read")
