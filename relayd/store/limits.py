@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from relayd.store.backend import Backend, Transaction
 
-# The bucket's level now: its stored tokens plus what flowed in since, capped at capacity.
+# The bucket's level now: its stored tokens plus what flowed in since, capped at capacity. A
+# relay's `now` may be a hair older than the last update (ops commit out of call order):
+# no time flowed then, rather than a negative amount.
+_ELAPSED = "(CASE WHEN :now > updated THEN :now - updated ELSE 0 END)"
 _LEVEL = (
-    "CASE WHEN tokens + (:now - updated) * :rate > :cap THEN :cap "
-    "ELSE tokens + (:now - updated) * :rate END"
+    f"CASE WHEN tokens + {_ELAPSED} * :rate > :cap THEN :cap "
+    f"ELSE tokens + {_ELAPSED} * :rate END"
 )
+_LATEST = "CASE WHEN :now > updated THEN :now ELSE updated END"
 
 
 class LimitStore:
@@ -38,7 +42,7 @@ class LimitStore:
                 params,
             )
             spent = tx.execute(
-                f"UPDATE rate_buckets SET tokens = {_LEVEL} - :cost, updated = :now "  # noqa: S608
+                f"UPDATE rate_buckets SET tokens = {_LEVEL} - :cost, updated = {_LATEST} "  # noqa: S608
                 f"WHERE key_id = :key AND {_LEVEL} >= :cost",
                 params,
             ).rowcount
