@@ -21,10 +21,12 @@ from relayd.bridges.phone_hub import PhoneHub
 from relayd.config import Config
 from relayd.dispatch.calls import CallDispatcher
 from relayd.dispatch.channels import ChannelOutbox
+from relayd.dispatch.claims import Claims
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.events import EventBus
+from relayd.fleet import Fleet, fleet_enabled, node_id_of
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
@@ -81,6 +83,10 @@ class Relay:
             config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
+        self.fleet: Fleet | None = None
+        self.claims: Claims | None = None
+        if fleet_enabled(config):
+            self._join_fleet(node_id_of(config))
         self.calls = CallDispatcher(self.store, self.sims)
         self.webhooks = WebhookWorker(config, self.store.webhooks)
         self.admin_key: str | None = None  # set when this start created the first admin key
@@ -111,6 +117,9 @@ class Relay:
             for hub in self.device_hubs:
                 await hub.start()
                 undo.push_async_callback(hub.stop)
+            if self.fleet is not None:
+                await self.fleet.start(self.sims.all())
+                undo.push_async_callback(self.fleet.stop)
             await self.outbox.start()
             undo.push_async_callback(self.outbox.drain, 0.0)
             await self.channels.start()
@@ -121,6 +130,9 @@ class Relay:
             undo.push_async_callback(self.calls.stop)
             for backend in backends or []:
                 await self.sims.add(backend)
+            if self.claims is not None:
+                await self.claims.start()
+                undo.push_async_callback(self.claims.stop)
             undo.pop_all()  # all started: from here on `stop` takes it down
         self.started = True
 
@@ -131,9 +143,13 @@ class Relay:
 
     async def stop(self) -> None:
         """Park phone sends, drain sends, stop SIMs, close the store."""
+        if self.claims is not None:
+            await self.claims.stop()
         for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
             await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)
+        if self.fleet is not None:
+            await self.fleet.stop()  # after the drain: what is still queued goes to the others
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)
         await self.calls.stop()
@@ -142,6 +158,22 @@ class Relay:
         await self.auth.flush()
         await self.store.close()
         self.started = False
+
+    def _join_fleet(self, node: str) -> None:
+        """Fleet mode: work is claimed from the shared database, SIMs are published there."""
+        self.claims = Claims(self.store, node, self.outbox)
+        self.outbox.intake = self.claims
+        self.channels.node = node
+        self.sending.node = node
+        self.fleet = Fleet(
+            self.store,
+            node,
+            self.config.fleet.heartbeat_seconds,
+            describe=lambda sim: sim_json(sim.info, self.outbox.queue_depth(sim)),
+            on_tick=self.claims.want,
+        )
+        self.sims.observer = self.fleet.sim_changed
+        self.sending.fleet_sim = self.fleet.knows_sim
 
     @property
     def admin_key_path(self) -> Path:

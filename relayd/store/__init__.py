@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relayd.store.asg import AsgStore
-from relayd.store.backend import CommitListener
+from relayd.store.backend import CommitListener, NotifyListener
 from relayd.store.calls import CallStore
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
 from relayd.store.events import EventStore
+from relayd.store.fleet import FleetStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.phones import PhoneStore
@@ -65,6 +66,7 @@ class Store:
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
+        self.fleet = FleetStore(self.db, payloads.message)  # relays sharing this database
 
     async def open(self) -> None:
         """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
@@ -77,6 +79,14 @@ class Store:
         """Stop pruning, flush pending writes and close."""
         await self.pruner.stop()
         await self.db.close()
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of `channel` on every relay sharing this database."""
+        await self.db.notify(channel, payload)
+
+    async def listen(self, channel: str, listener: NotifyListener) -> None:
+        """Call `listener(payload)` for each notification on `channel` until close."""
+        await self.db.listen(channel, listener)
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call `listener` in the event loop with the events of every committed batch."""

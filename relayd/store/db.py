@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
-from relayd.store.backend import CommitListener, ConstraintViolated, Params
+from relayd.store.backend import CommitListener, ConstraintViolated, NotifyListener, Params
 from relayd.store.records import EventRow
 from relayd.store.schema import MIGRATIONS
 
@@ -31,6 +31,9 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 512
+# LISTEN/NOTIFY of SQLite: the relays of this process that opened the same file, by channel.
+_Subscriber = tuple[asyncio.AbstractEventLoop, NotifyListener]
+_CHANNELS: dict[tuple[str, str], list[_Subscriber]] = {}
 
 
 class Tx:
@@ -102,6 +105,8 @@ def migrate(conn: sqlite3.Connection) -> int:
 class Database:
     """The relay's SQLite file: a batching writer and an async reader (a `Backend`)."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._writer_conn: sqlite3.Connection | None = None
@@ -110,6 +115,7 @@ class Database:
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._on_commit: list[CommitListener] = []
+        self._listening: list[tuple[tuple[str, str], _Subscriber]] = []
         self.commits = 0
         self.writes = 0
 
@@ -131,6 +137,11 @@ class Database:
 
     async def close(self) -> None:
         """Finish queued writes, then close everything."""
+        for key, subscriber in self._listening:
+            _CHANNELS[key].remove(subscriber)
+            if not _CHANNELS[key]:
+                del _CHANNELS[key]
+        self._listening.clear()
         if self._task is not None:
             await self._queue.join()
             self._task.cancel()
@@ -149,6 +160,23 @@ class Database:
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called in the event loop with the events of every committed batch, in id order."""
         self._on_commit.append(listener)
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of `channel` on this file in this process (soon, in their loops)."""
+        for loop, listener in list(_CHANNELS.get((self._file_key, channel), ())):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(listener, payload)
+
+    async def listen(self, channel: str, listener: NotifyListener) -> None:
+        """Call `listener(payload)` for every `notify(channel)` on this file until close."""
+        key = (self._file_key, channel)
+        subscriber = (asyncio.get_running_loop(), listener)
+        _CHANNELS.setdefault(key, []).append(subscriber)
+        self._listening.append((key, subscriber))
+
+    @property
+    def _file_key(self) -> str:
+        return str(Path(self.path).resolve())
 
     @property
     def writer_alive(self) -> bool:
