@@ -74,7 +74,8 @@ class Fleet:
         self.on_tick = on_tick  # each beat: claim if there is room (a lost NOTIFY costs a beat)
         self.remote: dict[str, FleetSim] = {}  # the fleet's SIMs, refreshed each beat
         self._seen: dict[str, tuple[int, float]] = {}  # node -> (beats, monotonic first seen)
-        self._alive: set[str] = set()
+        self._stale: set[str] = set()  # up by their row, silent too long by this relay's clock
+        self._running = False
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reaped: list[str] = []
@@ -84,13 +85,14 @@ class Fleet:
         await self.store.fleet.join(self.node)
         for sim in sims:
             await self._publish(sim)
+        self._running = True
         await self.store.listen(SIMS_CHANNEL, self._on_sims)
-        await self._watch()  # first sight: every node that is up counts as alive
         await self._refresh()
         self._task = asyncio.create_task(self._beat(), name="relayd-fleet")
 
     async def stop(self) -> None:
         """Stop beating; leave cleanly (SIMs offline, unsent claims released)."""
+        self._running = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,13 +111,15 @@ class Fleet:
 
     def sim_changed(self, sim: SimBackend) -> None:
         """A local SIM changed: its row follows (and the other relays hear of it)."""
+        if not self._running:
+            return
         task = asyncio.create_task(self._publish(sim, announce=True))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def alive(self, node: str) -> bool:
         """Whether `node` is beating as far as this relay can tell."""
-        return node == self.node or node in self._alive
+        return node == self.node or node not in self._stale
 
     async def sims(self, org: str) -> list[FleetSim]:
         """The org's SIMs on the other relays, read now, `online` only while their node beats."""
@@ -161,6 +165,8 @@ class Fleet:
             _LOGGER.exception("Publishing SIM %s failed", info.id)
 
     def _on_sims(self, _payload: str) -> None:
+        if not self._running:
+            return
         task = asyncio.create_task(self._refresh())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -188,7 +194,7 @@ class Fleet:
 
     async def _watch(self) -> None:
         now = time.monotonic()
-        alive = set()
+        stale = set()
         for node in await self.store.fleet.nodes():
             if node.id == self.node or node.state != "up":
                 self._seen.pop(node.id, None)
@@ -196,11 +202,10 @@ class Fleet:
             seen = self._seen.get(node.id)
             if seen is None or seen[0] != node.beats:
                 self._seen[node.id] = (node.beats, now)
-                alive.add(node.id)
                 continue
             if now - seen[1] < DEAD_AFTER * self.heartbeat:
-                alive.add(node.id)
                 continue
+            stale.add(node.id)
             reaped = await self.store.fleet.reap(node.id, node.beats)
             self._seen.pop(node.id, None)
             if reaped is None:
@@ -216,4 +221,4 @@ class Fleet:
             )
             await self.store.notify(WORK_CHANNEL)
             await self.store.notify(SIMS_CHANNEL, node.id)
-        self._alive = alive
+        self._stale = stale
