@@ -12,7 +12,7 @@ from relayd.exceptions import Forbidden, RateLimited
 from relayd.store import ApiKey
 from relayd.store.keys import KeyStore
 
-# How often the database is asked whether anything changed (PRAGMA data_version): a key
+# How often the database is asked whether a key was revoked (KeyStore.revision): a key
 # revoked by another process (`relayd keys revoke`) stops working within this many seconds.
 REVISION_CHECK_SECONDS = 0.25
 LAST_USED_EVERY = 60.0  # last_used_at is written at most this often per key
@@ -66,7 +66,7 @@ class KeyAuthenticator:
         async with self._check_lock:
             if time.monotonic() - self._checked_at < REVISION_CHECK_SECONDS:
                 return  # another request checked while this one waited
-            version = await self.keys.data_version()
+            version = await self.keys.revision()
             self._checked_at = time.monotonic()
             if version != self._data_version:
                 self._data_version = version

@@ -39,7 +39,15 @@ class ServerConfig(_Section):
 
 class StorageConfig(_Section):
     path: str = "/var/lib/relayd/relayd.db"
+    url: str = ""  # postgresql://user:password@host:port/db; empty: the SQLite file at `path`
     retention_days: int = Field(0, ge=0)  # 0 keeps everything
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgresql(cls, value: str) -> str:
+        if value and not re.match(r"postgres(?:ql)?://", value):
+            raise ValueError("use a postgresql:// URL, or leave it empty for the SQLite file")
+        return value
 
 
 class ModemConfig(_Section):

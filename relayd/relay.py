@@ -46,6 +46,7 @@ class Relay:
         self.config = config
         self.store = Store(
             config.storage.path,
+            url=config.storage.url,
             payloads=EVENT_PAYLOADS,
             retention_days=config.storage.retention_days,
         )

@@ -1,4 +1,9 @@
-"""Shared fixtures: a relay on a real SQLite file behind a real HTTP server."""
+"""Shared fixtures: a relay on a real database behind a real HTTP server.
+
+The database is a SQLite file, or with `--store=postgresql` (`make test-pg`) a fresh
+database of a throwaway PostgreSQL server per test (tests/support/postgres.py). Tests
+that inspect or damage the SQLite file itself are marked `sqlite_only`.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,60 @@ from relayd.app import create_app
 from relayd.bridges.base import SimBackend
 from relayd.config import Config
 from relayd.relay import Relay
+from tests.support.postgres import STORE, running_cluster, storage_url
 from tests.support.secret_log import LEDGER, MaskedFileHandler, admin_keys, relayd_logs
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the database the relays of the suite use (postgresql: a throwaway server)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test inspects or damages the SQLite file itself"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--store") != "postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
 @pytest.fixture(autouse=True, scope="session")
-def no_secrets_in_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """With `--store=postgresql`: one server for the session, a database per test."""
+    backend: str = request.config.getoption("--store")
+    if backend != "postgresql":
+        yield backend
+        return
+    with running_cluster() as cluster:
+        LEDGER.add(cluster.password)  # the URL's password must never reach a log
+        STORE.cluster = cluster
+        try:
+            yield backend
+        finally:
+            STORE.cluster = None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_database(store_backend: str) -> Iterator[None]:
+    """The test's own PostgreSQL database (made on first use) is dropped after it."""
+    yield
+    STORE.end_test()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_secrets_in_logs(store_backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Acceptance: every log at INFO of the whole run holds none of the secrets it used."""
     base = tmp_path_factory.getbasetemp()
     # outside the base: pytest runs of other checkouts prune old bases while this one runs
@@ -67,6 +121,7 @@ def config(tmp_path: Path) -> Config:
     """A config on a temporary database, no modems."""
     cfg = Config()
     cfg.storage.path = str(tmp_path / "state" / "relayd.db")
+    cfg.storage.url = storage_url()
     cfg.server.drain_seconds = 2.0
     return cfg
 

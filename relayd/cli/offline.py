@@ -12,7 +12,7 @@ from pathlib import Path
 
 from relayd.api.presenters import EVENT_PAYLOADS, key_json
 from relayd.cli.common import resolve_config
-from relayd.config import ORG_RE
+from relayd.config import ORG_RE, StorageConfig
 from relayd.store import Store
 from relayd.store.keys import SCOPES
 
@@ -37,11 +37,11 @@ def init_command(args: argparse.Namespace) -> int:
 def keys_command(args: argparse.Namespace) -> int:
     """`relayd keys create|list|revoke` on the database (the daemon may be running)."""
     config, _embedded = resolve_config(args.config)
-    return asyncio.run(_keys(config.storage.path, args))
+    return asyncio.run(_keys(config.storage, args))
 
 
-async def _keys(path: str, args: argparse.Namespace) -> int:
-    store = Store(path, payloads=EVENT_PAYLOADS)
+async def _keys(storage: StorageConfig, args: argparse.Namespace) -> int:
+    store = Store(storage.path, url=storage.url, payloads=EVENT_PAYLOADS)
     await store.open()
     try:
         if args.keys_command == "create":

@@ -67,7 +67,7 @@ def phones_command(args: argparse.Namespace) -> int:
 async def _phones(config: Config, args: argparse.Namespace) -> int:
     from relayd.store import Store
 
-    store = Store(config.storage.path, payloads=EVENT_PAYLOADS)
+    store = Store(config.storage.path, url=config.storage.url, payloads=EVENT_PAYLOADS)
     await store.open()
     try:
         if args.phones_command == "pair":

@@ -1,7 +1,9 @@
 """Storage: repositories with typed rows over one database adapter (no SQL outside this package).
 
-`Store` owns the adapter (`db.Database`: SQLite, one group-committing writer) and every
-repository; nothing outside this package reaches the adapter itself.
+`Store` owns the adapter and every repository; nothing outside this package reaches the
+adapter itself. The adapter is chosen here only: `pg.PgDatabase` (PostgreSQL, asyncpg) for
+a `postgresql://` URL, else `db.Database` (the SQLite file). Both share the
+group-committing writer of writer.py.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relayd.store.asg import AsgStore
-from relayd.store.backend import CommitListener, NotifyListener
+from relayd.store.backend import Backend, CommitListener, NotifyListener
 from relayd.store.calls import CallStore
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
@@ -17,6 +19,7 @@ from relayd.store.events import EventStore
 from relayd.store.fleet import FleetStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
+from relayd.store.pg import PgDatabase
 from relayd.store.phones import PhoneStore
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
@@ -53,9 +56,9 @@ class Store:
     """
 
     def __init__(
-        self, path: str, *, payloads: EventPayloads, retention_days: float = 0
+        self, path: str, *, payloads: EventPayloads, retention_days: float = 0, url: str = ""
     ) -> None:
-        self.db = Database(path)
+        self.db: Backend = PgDatabase(url) if url else Database(path)
         self.pruner = Pruner(self.db, retention_days)
         self.messages = MessageStore(self.db, payloads.message)
         self.events = EventStore(self.db)
@@ -69,7 +72,7 @@ class Store:
         self.fleet = FleetStore(self.db, payloads.message)  # relays sharing this database
 
     async def open(self) -> None:
-        """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
+        """Open the database, migrate, make sure the `default` org exists; start pruning."""
         await self.db.open()
         await self.keys.upgrade_org_secrets()
         await self.keys.ensure_org("default")

@@ -246,7 +246,7 @@ class AsgStore:
         """The id the newest hand-over of this message to this device had."""
         row = await self.db.fetchone(
             "SELECT ext_id FROM asg_sends WHERE message_id = ? AND device = ? "
-            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            "ORDER BY created_at DESC LIMIT 1",  # two hand-overs never share a time.time()
             (message_id, device),
         )
         return None if row is None else str(row[0])

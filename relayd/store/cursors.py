@@ -27,7 +27,8 @@ class CursorStore:
             tx.execute(
                 "INSERT INTO poll_cursors (key_id, name, last_id, updated_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (key_id, name) DO UPDATE SET "
-                "last_id = MAX(last_id, excluded.last_id), updated_at = excluded.updated_at",
+                "last_id = CASE WHEN excluded.last_id > poll_cursors.last_id THEN excluded.last_id "
+                "ELSE poll_cursors.last_id END, updated_at = excluded.updated_at",
                 (key_id, name, last_id, time.time()),
             )
 

@@ -72,7 +72,8 @@ def ensure_org_in(tx: Transaction, org: str, secret_hash: str | None = None) -> 
     """Create `org` if missing (and set its phone secret's `hash_org_secret` when given)."""
     tx.execute(
         "INSERT INTO orgs (id, secret_hash, created_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(id) DO UPDATE SET secret_hash = COALESCE(excluded.secret_hash, secret_hash)",
+        "ON CONFLICT(id) DO UPDATE SET "
+        "secret_hash = COALESCE(excluded.secret_hash, orgs.secret_hash)",
         (org, secret_hash, time.time()),
     )
 
@@ -213,9 +214,10 @@ class KeyStore:
             return None
         return _key_from_row(row)
 
-    async def data_version(self) -> int:
-        """SQLite's counter of commits by other connections (this relay's writer, the CLI)."""
-        row = await self.db.fetchone("PRAGMA data_version")
+    async def revision(self) -> int:
+        """A counter every revocation moves on, whoever made it (this relay, the CLI, another
+        relay of a fleet): the key cache starts over when it changed."""
+        row = await self.db.fetchone("SELECT value FROM revisions WHERE name = 'keys'")
         return int(row[0]) if row is not None else 0
 
     async def list_keys(self, org: str | None = None) -> list[ApiKey]:
@@ -234,10 +236,16 @@ class KeyStore:
         def op(tx: Transaction) -> bool:
             cursor = tx.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL "
-                "AND (? IS NULL OR org = ?)",
+                "AND (CAST(? AS TEXT) IS NULL OR org = ?)",
                 (time.time(), key_id, org, org),
             )
-            return cursor.rowcount > 0
+            if cursor.rowcount == 0:
+                return False
+            tx.execute(
+                "INSERT INTO revisions (name, value) VALUES ('keys', 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = revisions.value + 1"
+            )
+            return True
 
         return await self.db.write(op)
 

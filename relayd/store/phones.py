@@ -113,7 +113,7 @@ class PhoneStore:
             tx.execute(
                 "INSERT INTO phone_devices (id, org, name, created_at, last_seen_at, owner) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET last_seen_at = ?, "
-                "owner = COALESCE(owner, excluded.owner)",
+                "owner = COALESCE(phone_devices.owner, excluded.owner)",
                 (device_id, org, name, now, now, owner, now),
             )
             tx.execute("DELETE FROM phone_sims WHERE device = ?", (device_id,))
@@ -138,13 +138,15 @@ class PhoneStore:
     async def devices(self, org: str | None = None) -> list[PhoneDeviceRow]:
         """Active devices (of one org, or all) with their last reported slots."""
         rows = await self.db.fetchall(
-            "SELECT * FROM phone_devices WHERE revoked_at IS NULL AND (? IS NULL OR org = ?) "
+            "SELECT * FROM phone_devices WHERE revoked_at IS NULL "
+            "AND (CAST(? AS TEXT) IS NULL OR org = ?) "
             "ORDER BY created_at, id",
             (org, org),
         )
         slot_rows = await self.db.fetchall(
             "SELECT s.device, s.slot, s.number, s.carrier FROM phone_sims s JOIN phone_devices d "
-            "ON d.id = s.device WHERE d.revoked_at IS NULL AND (? IS NULL OR d.org = ?) "
+            "ON d.id = s.device WHERE d.revoked_at IS NULL "
+            "AND (CAST(? AS TEXT) IS NULL OR d.org = ?) "
             "ORDER BY s.device, s.slot",
             (org, org),
         )

@@ -263,7 +263,8 @@ class MessageStore:
         rows = await self.db.fetchall(
             "SELECT m.*, c.total, c.unanswered FROM messages m JOIN ("
             "  SELECT peer, MAX(id) AS last_id, COUNT(*) AS total,"
-            "  SUM(direction = 'in') AS unanswered FROM messages WHERE org = ? GROUP BY peer"
+            "  SUM(CASE WHEN direction = 'in' THEN 1 ELSE 0 END) AS unanswered"
+            "  FROM messages WHERE org = ? GROUP BY peer"
             ") c ON m.id = c.last_id ORDER BY m.id DESC LIMIT ?",
             (org, limit),
         )

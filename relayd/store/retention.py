@@ -1,12 +1,14 @@
 """`[storage] retention_days`: old messages, events and delivery logs are pruned.
 
-The pruner walks each table in rowid order (ids are handed out in insert order, so the
+The pruner walks each table in id order (ids are handed out in insert order, so the
 oldest rows come first) and deletes in small batches, each one write op in the writer's
 group commit, with a pause between batches so the relay's own writes go first. It stops
 a table at the first row that is recent enough. Never pruned: messages still queued or
 being sent, webhook deliveries still pending and the events they need, and the newest row
-of each table, so that SQLite never hands out an id again (SSE `Last-Event-ID`, message
-ids and webhook ids stay increasing). Children go with their rows (message history,
+of each table, so that SQLite never hands out an id again (PostgreSQL's identity columns
+never do) (SSE `Last-Event-ID`, message
+ids and webhook ids stay increasing). `inbound_parts` has no id: its old rows go by time,
+in batches too. Children go with their rows (message history,
 parts and app-phone send ids; delivery attempts) by ON DELETE CASCADE.
 """
 
@@ -35,7 +37,9 @@ class Table:
 
     name: str
     at: str
-    keep: str = "0"  # an SQL condition on the row; may use :oldest_pending_event
+    keep: str = "1 = 0"  # an SQL condition on the row; may use :oldest_pending_event
+    key: str = "id"  # the column rows are walked by; "" for a table without an id ...
+    primary: str = ""  # ... whose old rows go by time, named by these primary key columns
 
 
 # Deliveries before events: an event is kept while a pending delivery needs it.
@@ -45,16 +49,18 @@ TABLES = (
     Table("messages", "created_at", "status IN ('queued', 'sending')"),
     Table("calls", "created_at", "status IN ('queued', 'ringing')"),
     Table("unmatched_reports", "at"),
-    Table("inbound_parts", "first_seen"),
+    Table("inbound_parts", "first_seen", key="", primary="org, sim, sender, reference, total, seq"),
 )
 
 
 def prune_batch(tx: Transaction, table: Table, cutoff: float, after: int) -> tuple[int, int | None]:
-    """Delete the old rows among the next BATCH after rowid `after`.
+    """Delete the old rows among the next BATCH after id `after`.
 
-    Returns (rows deleted, the rowid to go on from, or None when the table is done).
+    Returns (rows deleted, the id to go on from, or None when the table is done).
     """
-    top = tx.execute(f"SELECT MAX(rowid) FROM {table.name}").fetchone()[0]  # noqa: S608
+    if not table.key:
+        return _prune_by_time(tx, table, cutoff)
+    top = tx.execute(f"SELECT MAX({table.key}) FROM {table.name}").fetchone()[0]  # noqa: S608
     if top is None:
         return 0, None
     oldest_pending = tx.execute(
@@ -67,18 +73,29 @@ def prune_batch(tx: Transaction, table: Table, cutoff: float, after: int) -> tup
         "limit": BATCH,
         "oldest_pending_event": top + 1 if oldest_pending is None else oldest_pending,
     }
+    key = table.key
     rows = tx.execute(
-        f"SELECT rowid, {table.at} AS at, {table.at} < :cutoff AND NOT ({table.keep}) "  # noqa: S608
-        f"FROM {table.name} WHERE rowid > :after AND rowid < :top ORDER BY rowid LIMIT :limit",
+        f"SELECT {key}, {table.at} AS at, {table.at} < :cutoff AND NOT ({table.keep}) "  # noqa: S608
+        f"FROM {table.name} WHERE {key} > :after AND {key} < :top ORDER BY {key} LIMIT :limit",
         params,
     ).fetchall()
     if not rows:
         return 0, None
     doomed = [(row[0],) for row in rows if row[2]]
-    tx.executemany(f"DELETE FROM {table.name} WHERE rowid = ?", doomed)  # noqa: S608
-    last_rowid, last_at = rows[-1][0], rows[-1][1]
+    tx.executemany(f"DELETE FROM {table.name} WHERE {key} = ?", doomed)  # noqa: S608
+    last_id, last_at = rows[-1][0], rows[-1][1]
     done = len(rows) < BATCH or (last_at is not None and last_at >= cutoff)
-    return len(doomed), None if done else int(last_rowid)
+    return len(doomed), None if done else int(last_id)
+
+
+def _prune_by_time(tx: Transaction, table: Table, cutoff: float) -> tuple[int, int | None]:
+    """A table without an id: delete up to BATCH rows older than `cutoff` (0: go on)."""
+    deleted = tx.execute(
+        f"DELETE FROM {table.name} WHERE ({table.primary}) IN "  # noqa: S608
+        f"(SELECT {table.primary} FROM {table.name} WHERE {table.at} < ? LIMIT ?)",
+        (cutoff, BATCH),
+    ).rowcount
+    return deleted, None if deleted < BATCH else 0
 
 
 class Pruner:

@@ -259,7 +259,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE phone_devices ADD COLUMN owner TEXT;
     """,
-    # 8: fleet mode (issue 13): relays with their heartbeat, the SIM each one drives, and the
+    # 8: counters that other processes (the CLI, the other relays of a fleet) move on when
+    # they change what a relay caches: 'keys' on every revocation (issue 13)
+    """
+    CREATE TABLE revisions (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
+    # 9: fleet mode (issue 13): relays with their heartbeat, the SIM each one drives, and the
     # relay that claimed a queued message (NULL: any relay with a fitting SIM may claim it)
     """
     CREATE TABLE nodes (

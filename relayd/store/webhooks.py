@@ -8,6 +8,7 @@ event, so an event is never committed without its deliveries. The worker in
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,27 +27,44 @@ from relayd.store.webhook_rows import (
     endpoint_row,
 )
 
-# An endpoint subscribes to exact types, to `*`, or to a family such as `sms.*`.
-_MATCHES_TYPE = (
-    "EXISTS (SELECT 1 FROM json_each(w.events) f WHERE f.value = :type OR f.value = '*' "
-    "OR (substr(f.value, -2) = '.*' "
-    "AND substr(:type, 1, length(f.value) - 1) = substr(f.value, 1, length(f.value) - 1)))"
-)
-# The `webhook-id` header: random, stored, so it is the same on every retry and replay.
-_NEW_MSG_ID = "'msg_' || lower(hex(randomblob(12)))"
 DELIVERY_STATES = ("pending", "delivered", "failed")
+
+
+def subscribed(patterns: Sequence[str], type_: str) -> bool:
+    """An endpoint subscribes to exact types, to `*`, or to a family such as `sms.*`."""
+    return any(
+        isinstance(p, str)
+        and (p in ("*", type_) or (p.endswith(".*") and type_.startswith(p[:-1])))
+        for p in patterns
+    )
+
+
+def new_msg_id() -> str:
+    """The `webhook-id` header: random, stored, so it is the same on every retry and replay."""
+    return "msg_" + secrets.token_hex(12)
+
+
+def not_in(column: str, values: Sequence[Any]) -> str:
+    """`column NOT IN (?, ...)`, true for an empty list (PostgreSQL refuses `IN ()`)."""
+    return f"{column} NOT IN ({', '.join('?' * len(values))})" if values else "1 = 1"
 
 
 def queue_deliveries(tx: Transaction, event_id: int, org: str, type_: str, at: float) -> int:
     """In the event's own transaction: one pending delivery per enabled matching endpoint."""
-    cursor = tx.execute(
-        "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, status, "  # noqa: S608
-        f"next_attempt_at, created_at) SELECT w.id, :event_id, {_NEW_MSG_ID}, :type, "
-        "'pending', :at, :at FROM webhooks w "
-        f"WHERE w.org = :org AND w.enabled = 1 AND {_MATCHES_TYPE}",
-        {"event_id": event_id, "org": org, "type": type_, "at": at},
+    endpoints = tx.execute(
+        "SELECT id, events FROM webhooks WHERE org = ? AND enabled = 1 ORDER BY id", (org,)
+    ).fetchall()
+    rows = [
+        (row[0], event_id, new_msg_id(), type_, at, at)
+        for row in endpoints
+        if subscribed(json.loads(row[1]), type_)
+    ]
+    tx.executemany(
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, status, "
+        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        rows,
     )
-    return cursor.rowcount
+    return len(rows)
 
 
 class WebhookStore:
@@ -73,7 +91,7 @@ class WebhookStore:
                     "config_key, enabled, created_at) VALUES (:org, :url, :kind, :events, "
                     ":secret, :headers, 'config', :key, 1, :now) ON CONFLICT (config_key) "
                     "DO UPDATE SET events = :events, headers = :headers, updated_at = :now, "
-                    "secret = CASE WHEN :given = '' THEN secret ELSE :given END",
+                    "secret = CASE WHEN :given = '' THEN webhooks.secret ELSE :given END",
                     {
                         "org": entry.org,
                         "url": entry.url,
@@ -86,10 +104,9 @@ class WebhookStore:
                         "now": now,
                     },
                 )
-            marks = ", ".join("?" * len(keys))
             tx.execute(
-                f"DELETE FROM webhooks WHERE source = 'config' "  # noqa: S608 - placeholders
-                f"AND config_key NOT IN ({marks})",
+                "DELETE FROM webhooks WHERE source = 'config' "  # noqa: S608 - placeholders
+                f"AND {not_in('config_key', keys)}",
                 tuple(keys),
             )
 
@@ -193,25 +210,23 @@ class WebhookStore:
 
     async def due(self, now: float, exclude: Sequence[int], limit: int) -> list[DueDelivery]:
         """Pending deliveries of enabled endpoints whose time has come, oldest due first."""
-        marks = ", ".join("?" * len(exclude))
         rows = await self.db.fetchall(
             "SELECT d.id, d.webhook_id, d.msg_id, d.type, d.attempts, d.payload, "  # noqa: S608
             "e.at AS event_at, e.data AS event_data, w.url, w.kind, w.secret, w.headers "
             "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
             "LEFT JOIN events e ON e.id = d.event_id "
             "WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 "
-            f"AND d.id NOT IN ({marks}) ORDER BY d.next_attempt_at, d.id LIMIT ?",
+            f"AND {not_in('d.id', exclude)} ORDER BY d.next_attempt_at, d.id LIMIT ?",
             (now, *exclude, limit),
         )
         return [due_delivery(r) for r in rows]
 
     async def next_due_at(self, exclude: Sequence[int]) -> float | None:
         """When the earliest pending delivery (not in flight) is due, or None."""
-        marks = ", ".join("?" * len(exclude))
         row = await self.db.fetchone(
             "SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d "  # noqa: S608
             "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' "
-            f"AND w.enabled = 1 AND d.id NOT IN ({marks})",
+            f"AND w.enabled = 1 AND {not_in('d.id', exclude)}",
             tuple(exclude),
         )
         return None if row is None or row[0] is None else float(row[0])
@@ -272,10 +287,9 @@ class WebhookStore:
         def op(tx: Transaction) -> int:
             now = time.time()
             delivery_id = tx.insert(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, payload, "  # noqa: S608
-                f"status, next_attempt_at, created_at) VALUES (?, NULL, {_NEW_MSG_ID}, ?, ?, "
-                "'pending', ?, ?)",
-                (endpoint_id, type_, payload, now, now),
+                "INSERT INTO webhook_deliveries (webhook_id, event_id, msg_id, type, payload, "
+                "status, next_attempt_at, created_at) VALUES (?, NULL, ?, ?, ?, 'pending', ?, ?)",
+                (endpoint_id, new_msg_id(), type_, payload, now, now),
             )
             return int(delivery_id or 0)
 
