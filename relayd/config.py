@@ -133,6 +133,20 @@ class LimitsConfig(_Section):
     app_stream_queue: int = Field(100, ge=1)  # events waiting per app phone stream; oldest dropped
 
 
+class FleetConfig(_Section):
+    # auto: fleet mode when the store is shared (PostgreSQL); fleet: also on a SQLite file
+    mode: Literal["auto", "single", "fleet"] = "auto"
+    node_id: str = ""  # empty: generated once, kept in the state directory (node.id)
+    heartbeat_seconds: float = Field(1.0, gt=0, le=60)  # a relay silent 3x this long is dead
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id_is_simple(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 64)")
+        return value
+
+
 class DemoConfig(_Section):
     send_delay: float = Field(0.5, ge=0)
     report_delay: float = Field(1.0, ge=0)
@@ -151,6 +165,7 @@ class Config(_Section):
     email: EmailConfig = EmailConfig()
     webhook: list[WebhookConfig] = []
     limits: LimitsConfig = LimitsConfig()
+    fleet: FleetConfig = FleetConfig()
     demo: DemoConfig = DemoConfig()
 
     @property

@@ -1,11 +1,14 @@
 """The event feed: every committed event of the database, in each org's sequence order.
 
 One relay on its own SQLite file sees every event there is in its own commits
-(`LocalFeed`: the commit listener, as fast as before). Relays sharing a database
-(`SharedFeed`) also learn of the other relays' commits: each relay announces its commits on
-a channel (PostgreSQL NOTIFY), and a relay that hears of a seq it has not published reads
-the org's new events from the table. Listeners (SSE streams, the webhook worker) get each
-org's events exactly once and in seq order, which is commit order, with no gap.
+(`LocalFeed`: the commit listener, as fast as before). Relays sharing a database in fleet
+mode (`SharedFeed`) also learn of the other relays' commits: each relay announces its
+commits (NOTIFY on PostgreSQL; between the relays of one process on a SQLite file), and a
+relay that hears of a seq it has not published reads the org's new events from the table.
+An announcement lost (a relay killed between its commit and its NOTIFY, a LISTEN connection
+down) delays those events until the org's next announcement; it never skips them.
+Listeners (SSE streams, the webhook worker) get each org's events exactly once and in seq
+order, which is commit order, with no gap.
 """
 
 from __future__ import annotations
@@ -13,14 +16,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
-from relayd.store.channel import RESYNC, Channel
+from relayd.store.backend import NotifyListener
 from relayd.store.events import EventStore
 from relayd.store.records import EventRow
 
 _LOGGER = logging.getLogger(__name__)
 Listener = Callable[[list[EventRow]], None]
 PAGE = 1000  # events read per catch-up query
+CHANNEL = "relayd_events"  # NOTIFY payload: "<seq>:<org>", the org's newest seq in a commit
+
+
+class Notifications(Protocol):
+    """LISTEN/NOTIFY among the relays sharing a database (`Store.notify` / `Store.listen`)."""
+
+    async def notify(self, channel: str, payload: str = "") -> None: ...
+
+    async def listen(self, channel: str, listener: NotifyListener) -> None: ...
 
 
 class LocalFeed:
@@ -64,10 +77,10 @@ def parse_announcement(payload: str) -> tuple[str, int] | None:
 class SharedFeed(LocalFeed):
     """Relays sharing one database: a relay's commits and the ones the others announce."""
 
-    def __init__(self, events: EventStore, channel: Channel) -> None:
+    def __init__(self, events: EventStore, channel: Notifications) -> None:
         super().__init__()
         self.events = events
-        self.channel = channel
+        self.channel = channel  # closed with the store
         self._marks: dict[str, int] = {}  # per org: the last seq published here
         self._ready = False
         self._heard: set[str] = set()  # orgs announced before the marks were read
@@ -77,7 +90,7 @@ class SharedFeed(LocalFeed):
 
     async def start(self) -> None:
         """Listen first, then read where each org's sequence stands: nothing falls between."""
-        await self.channel.listen(self._heard_of)
+        await self.channel.listen(CHANNEL, self._heard_of)
         self._marks = await self.events.heads()
         self._ready = True
         for org in self._heard:
@@ -91,7 +104,6 @@ class SharedFeed(LocalFeed):
             task.cancel()
         pending = [*self._catching.values(), *self._tasks]
         await asyncio.gather(*pending, return_exceptions=True)
-        await self.channel.close()
 
     @property
     def marks(self) -> dict[str, int]:
@@ -117,9 +129,6 @@ class SharedFeed(LocalFeed):
             self._announce(org, seq)
 
     def _heard_of(self, payload: str) -> None:
-        if payload == RESYNC:  # the channel was lost for a while: read what was missed
-            self._spawn_resync()
-            return
         parsed = parse_announcement(payload)
         if parsed is None:
             return
@@ -130,21 +139,6 @@ class SharedFeed(LocalFeed):
             self._dirty.add(org)
         elif seq > self._marks.get(org, 0):
             self._catch_up(org)
-
-    def _spawn_resync(self) -> None:
-        task = asyncio.create_task(self._resync(), name="relayd-event-feed-resync")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _resync(self) -> None:
-        try:
-            heads = await self.events.heads()
-        except Exception as exc:  # the next announcement of each org catches up
-            _LOGGER.warning("Could not read where the event sequences stand: %s", exc)
-            return
-        for org, seq in heads.items():
-            if seq > self._marks.get(org, 0):
-                self._heard_of(announcement(org, seq))
 
     def _catch_up(self, org: str) -> None:
         if org not in self._catching:
@@ -173,6 +167,6 @@ class SharedFeed(LocalFeed):
 
     async def _notify(self, payload: str) -> None:
         try:
-            await self.channel.notify(payload)
+            await self.channel.notify(CHANNEL, payload)
         except Exception as exc:  # a lost announcement: the org's next one catches up
             _LOGGER.warning("Could not announce events to the other relays: %s", exc)

@@ -22,11 +22,13 @@ from relayd.bridges.phone_hub import PhoneHub
 from relayd.config import Config
 from relayd.dispatch.calls import CallDispatcher
 from relayd.dispatch.channels import ChannelOutbox
+from relayd.dispatch.claims import Claims
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.event_feed import LocalFeed, SharedFeed
 from relayd.events import EventBus
+from relayd.fleet import Fleet, fleet_enabled, node_id_of
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
@@ -51,10 +53,10 @@ class Relay:
             retention_days=config.storage.retention_days,
         )
         self.bus = EventBus()
-        shared = self.store.shared  # relays sharing the database share limits, events, deliveries
+        shared = fleet_enabled(config)  # relays sharing the database share limits, events...
         self.limits = Limits(config.limits, self.store.limits if shared else None)
         self.auth = KeyAuthenticator(self.store.keys, self.limits.buckets)
-        self.feed = event_feed(self.store)
+        self.feed = SharedFeed(self.store.events, self.store) if shared else LocalFeed()
         self.router = Router(config.routing)
         self.sims = SimRegistry(
             self.store, self.router, config.sms.multipart_wait, describe=sim_json
@@ -86,6 +88,10 @@ class Relay:
             config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
+        self.fleet: Fleet | None = None
+        self.claims: Claims | None = None
+        if fleet_enabled(config):
+            self._join_fleet(node_id_of(config))
         self.calls = CallDispatcher(self.store, self.sims)
         claims = self.store.delivery_claims(secrets.token_hex(8), LEASE) if shared else None
         self.webhooks = WebhookWorker(config, self.store.webhooks, claims)
@@ -120,6 +126,9 @@ class Relay:
             for hub in self.device_hubs:
                 await hub.start()
                 undo.push_async_callback(hub.stop)
+            if self.fleet is not None:
+                await self.fleet.start(self.sims.all())
+                undo.push_async_callback(self.fleet.stop)
             await self.outbox.start()
             undo.push_async_callback(self.outbox.drain, 0.0)
             await self.channels.start()
@@ -130,6 +139,9 @@ class Relay:
             undo.push_async_callback(self.calls.stop)
             for backend in backends or []:
                 await self.sims.add(backend)
+            if self.claims is not None:
+                await self.claims.start()
+                undo.push_async_callback(self.claims.stop)
             undo.pop_all()  # all started: from here on `stop` takes it down
         self.started = True
 
@@ -140,9 +152,13 @@ class Relay:
 
     async def stop(self) -> None:
         """Park phone sends, drain sends, stop SIMs, close the store."""
+        if self.claims is not None:
+            await self.claims.stop()
         for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
             await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)
+        if self.fleet is not None:
+            await self.fleet.stop()  # after the drain: what is still queued goes to the others
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)
         await self.calls.stop()
@@ -153,16 +169,26 @@ class Relay:
         await self.store.close()
         self.started = False
 
+    def _join_fleet(self, node: str) -> None:
+        """Fleet mode: work is claimed from the shared database, SIMs are published there."""
+        self.claims = Claims(self.store, node, self.outbox)
+        self.outbox.intake = self.claims
+        self.channels.node = node
+        self.sending.node = node
+        self.fleet = Fleet(
+            self.store,
+            node,
+            self.config.fleet.heartbeat_seconds,
+            describe=lambda sim: sim_json(sim.info, self.outbox.queue_depth(sim)),
+            on_tick=self.claims.want,
+        )
+        self.sims.observer = self.fleet.sim_changed
+        self.sending.fleet_sim = self.fleet.knows_sim
+
     @property
     def admin_key_path(self) -> Path:
         """Where the first admin key is written."""
         return self.config.state_dir / ADMIN_KEY_FILE
-
-
-def event_feed(store: Store) -> LocalFeed:
-    """Every committed event: this relay's commits, and the other relays' when they share."""
-    channel = store.announcements() if store.shared else None
-    return LocalFeed() if channel is None else SharedFeed(store.events, channel)
 
 
 def under_systemd(env: Mapping[str, str] = os.environ) -> bool:

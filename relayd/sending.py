@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -23,6 +23,7 @@ from relayd.bridges.notify import MAX_TEXT as MAX_NOTIFY_TEXT
 from relayd.config import Config
 from relayd.dispatch.channels import ChannelMessage, ChannelOutbox
 from relayd.dispatch.outbox import Outbox
+from relayd.dispatch.queue import pending_of
 from relayd.dispatch.router import Pending, Router, sim_matches
 from relayd.dispatch.sims import SimRegistry
 from relayd.exceptions import Conflict, IdempotencyConflict, InvalidField, NotFound
@@ -100,6 +101,10 @@ class SendService:
         self.router = router
         self.sims = sims
         self.channels = channels
+        # Fleet mode: this relay's node id (its e-mails and notifications are its own to send),
+        # and whether a SIM of another relay answers to a name (org, wanted).
+        self.node: str | None = None
+        self.fleet_sim: Callable[[str, str], bool] | None = None
 
     @property
     def served_channels(self) -> tuple[str, ...]:
@@ -181,7 +186,9 @@ class SendService:
         """Refuse an explicit SIM that names nothing this org has."""
         if wanted is None:
             return
-        if not any(sim_matches(s, wanted) for s in self.sims.for_org(org)):
+        if any(sim_matches(s, wanted) for s in self.sims.for_org(org)):
+            return
+        if self.fleet_sim is None or not self.fleet_sim(org, wanted):
             raise InvalidField("sim", f"sim: no SIM '{wanted}' in this org", "unknown_sim")
 
     def choose_sim(self, org: str, peer: str, wanted: str | None) -> SimBackend | None:
@@ -265,6 +272,7 @@ class SendService:
                 expires_at=expires,
                 delivery_report=report,
                 force_gsm7=order.encoding == "gsm7",
+                node=self.node if order.channel != "sms" else None,
             )
             for peer in peers
         ]
@@ -279,20 +287,8 @@ class SendService:
         if not replayed and order.channel != "sms":
             self._enqueue_channel(key.org, order, results, items)
         elif not replayed:
-            for created, item in zip(results, items, strict=True):
-                self.outbox.enqueue(
-                    Pending(
-                        id=created.message.id,
-                        org=key.org,
-                        peer=item.peer,
-                        text=item.text,
-                        sim_request=item.sim_request,
-                        send_at=item.send_at,
-                        expires_at=item.expires_at,
-                        delivery_report=item.delivery_report,
-                        force_gsm7=item.force_gsm7,
-                    )
-                )
+            for created in results:
+                self.outbox.enqueue(pending_of(created.message))
         return Accepted(results, replayed)
 
     def _plain_text(self, order: SendOrder) -> Plan:

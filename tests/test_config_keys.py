@@ -977,10 +977,44 @@ async def check_limits_app_stream_queue(env: Env) -> None:
     device.close_stream(queue)
 
 
+# --- [fleet] (issue 13): relays on one database; the PostgreSQL fleet is tests/test_fleet_pg.py
+
+
+async def check_fleet_mode(env: Env) -> None:
+    single = await env.relay("")  # auto: a lone relay unless the store is PostgreSQL
+    assert (single.relay.fleet is not None) == bool(single.relay.config.storage.url)
+    relay = await env.relay('[fleet]\nmode = "fleet"\nnode_id = "one"\n')
+    assert relay.relay.fleet is not None and relay.relay.outbox.intake is relay.relay.claims
+    [node] = [n for n in await relay.relay.store.fleet.nodes() if n.id == "one"]
+    assert node.state == "up"
+
+
+async def check_fleet_node_id(env: Env) -> None:
+    relay = await env.relay('[fleet]\nmode = "fleet"\nnode_id = "pi-attic"\n')
+    assert [n.id for n in await relay.relay.store.fleet.nodes()] == ["pi-attic"]
+    _, body = await relay.call("POST", "/api/v1/messages", json={"to": PEER, "text": "x"})
+    row = await relay.relay.store.messages.get_message("default", body["id"])
+    assert row is not None and row.status == "queued"  # no SIM anywhere: waits unclaimed
+
+
+async def check_fleet_heartbeat_seconds(env: Env) -> None:
+    relay = await env.relay('[fleet]\nmode = "fleet"\nnode_id = "fast"\nheartbeat_seconds = 0.05\n')
+
+    async def beats() -> int:
+        return next(n.beats for n in await relay.relay.store.fleet.nodes() if n.id == "fast")
+
+    async with asyncio.timeout(5):  # at the default 1 s this would take 5 s and more
+        while await beats() < 5:
+            await asyncio.sleep(0.02)
+
+
 CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "server.drain_seconds": check_drain_seconds,
     "storage.path": check_storage_path,
     "storage.retention_days": check_retention_days,
+    "fleet.mode": check_fleet_mode,
+    "fleet.node_id": check_fleet_node_id,
+    "fleet.heartbeat_seconds": check_fleet_heartbeat_seconds,
     "modem.name": check_modem_name,
     "modem.port": check_modem_port,
     "modem.baudrate": check_modem_baudrate,

@@ -205,4 +205,9 @@ async def list_sims(request: web.Request) -> web.Response:
         if control and key.has_scope("admin"):
             data["control_url"] = control
         sims.append(data)
+    if relay.fleet is not None:  # the org's SIMs on every relay, each with the relay it is on
+        for data in sims:
+            data["node"] = relay.fleet.node
+        for remote in await relay.fleet.sims(key.org):
+            sims.append({**remote.info, "online": remote.online, "node": remote.node})
     return json_response({"sims": sims, "queued": relay.outbox.queued_count(key.org)})

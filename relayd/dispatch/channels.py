@@ -67,6 +67,7 @@ class ChannelOutbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids: set[int] = set()  # messages with a task: each is delivered by one
         self._running = False
+        self.node: str | None = None  # fleet mode: only this relay's own messages are taken up
 
     @property
     def served(self) -> tuple[str, ...]:
@@ -84,7 +85,7 @@ class ChannelOutbox:
     async def start(self) -> None:
         """Take up what was queued for these channels before the last stop."""
         self._running = True
-        for row in await self.store.messages.pending_outbound():
+        for row in await self.store.messages.pending_outbound(self.node):
             if row.channel == "sms" or row.status != "queued":
                 continue  # SMS is the outbox's; a torn send was failed as interrupted
             if row.channel not in self._senders:

@@ -7,17 +7,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from relayd.bridges.base import OutboundSms, SendFailed, SimBackend
 from relayd.config import RoutingConfig
 from relayd.dispatch.lane import Lane
-from relayd.dispatch.queue import PendingQueue
+from relayd.dispatch.queue import PendingQueue, pending_of
 from relayd.dispatch.router import Pending, Router
 from relayd.numbers import mask_number
 from relayd.store import Store
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_BACKOFF = 1.0  # seconds per attempt before a SIM that failed a message tries it again
+
+
+class Intake(Protocol):
+    """Where queued work comes from in fleet mode (`claims.Claims`); None on a single relay."""
+
+    node: str
+
+    def queued(self, message: Pending) -> None:
+        """A message was stored `queued` by this relay."""
+        ...
+
+    def want(self) -> None:
+        """The outbox has room, or its SIMs changed: claim more if there is work."""
+        ...
 
 
 class Outbox:
@@ -41,6 +56,7 @@ class Outbox:
         self._timer: asyncio.TimerHandle | None = None
         self._accepting = True
         self.last_cycle = time.monotonic()
+        self.intake: Intake | None = None  # fleet mode: work is claimed, not handed in
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -48,26 +64,14 @@ class Outbox:
         """Load what is queued (and what a stop tore), settle torn sends, start dispatching."""
         now = time.time()
         torn_elsewhere: list[int] = []
-        for row in await self.store.messages.pending_outbound():
+        node = self.intake.node if self.intake is not None else None
+        for row in await self.store.messages.pending_outbound(node):
             sending = row.status == "sending"
             if row.channel != "sms" or (sending and not row.sim):
                 if sending:
                     torn_elsewhere.append(row.id)  # e-mail, notify: no line dedupes them
                 continue  # queued e-mail and notifications are the channel worker's
-            message = Pending(
-                id=row.id,
-                org=row.org,
-                peer=row.peer,
-                text=row.text,
-                sim_request=row.sim_request,
-                send_at=row.send_at,
-                expires_at=row.expires_at,
-                delivery_report=row.delivery_report,
-                force_gsm7=row.force_gsm7,
-                attempts=row.attempts,
-                resume_sim=row.sim if sending else None,
-            )
-            self._pending.add(message, now)
+            self._pending.add(pending_of(row, resume_sim=row.sim if sending else None), now)
         await self._interrupt(torn_elsewhere)
         for sim in self._sims():
             await self.adopt(sim)
@@ -116,9 +120,25 @@ class Outbox:
     # --- work intake ----------------------------------------------------------------
 
     def enqueue(self, message: Pending) -> None:
-        """A message was stored as queued: consider it on the next cycle."""
+        """A message was stored as queued: consider it on the next cycle (fleet: claim it)."""
+        if self.intake is not None:
+            self.intake.queued(message)
+            return
+        self.take(message)
+
+    def take(self, message: Pending) -> None:
+        """Hold a queued message (stored by this relay, or claimed) and dispatch it."""
         self._pending.add(message, time.time())
         self.wake()
+
+    def waiting(self) -> list[Pending]:
+        """Messages held here and not yet assigned to a SIM (scheduled ones included)."""
+        resuming = {p.id for p in self._pending.resumable()}
+        return [p for p in self._pending.all() if p.id not in resuming]
+
+    def sims(self) -> list[SimBackend]:
+        """The SIMs this outbox dispatches to."""
+        return self._sims()
 
     def forget(self, message_id: int) -> bool:
         """Drop a queued message (cancelled); True when it was waiting here."""
@@ -214,6 +234,8 @@ class Outbox:
             self._timer = None
         if delays:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, min(delays)), self.wake)
+        if self.intake is not None:
+            self.intake.want()
 
     def _start_send(self, message: Pending, sim: SimBackend) -> None:
         lane = self.lane(sim)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from typing import Any
 
 from relayd.dispatch.router import Pending
+from relayd.store import MessageRow
 
 
 class PendingQueue:
@@ -93,3 +95,20 @@ class PendingQueue:
     def all(self) -> Iterator[Pending]:
         """Every queued message."""
         return iter(self._by_id.values())
+
+
+def pending_of(row: MessageRow, **extra: Any) -> Pending:
+    """A stored queued message as the outbox holds it."""
+    return Pending(
+        id=row.id,
+        org=row.org,
+        peer=row.peer,
+        text=row.text,
+        sim_request=row.sim_request,
+        send_at=row.send_at,
+        expires_at=row.expires_at,
+        delivery_report=row.delivery_report,
+        force_gsm7=row.force_gsm7,
+        attempts=row.attempts,
+        **extra,
+    )

@@ -38,6 +38,7 @@ class SimRegistry:
         self.router = router
         self.multipart_wait = multipart_wait
         self.outbox: Outbox | None = None
+        self.observer: Callable[[SimBackend], None] | None = None  # fleet: the SIM's row
         self._backends: dict[str, SimBackend] = {}
         self._last_seen: dict[str, tuple[Any, ...]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -167,8 +168,10 @@ class SimRegistry:
             kind = "sim.updated"
         depth = self.outbox.queue_depth(backend) if self.outbox else 0
         self._spawn(self.store.events.record(info.org, kind, self.describe(info, depth)))
-        if info.online and self.outbox is not None:
-            self.outbox.wake()
+        if self.observer is not None:
+            self.observer(backend)
+        if self.outbox is not None and (info.online or self.outbox.intake is not None):
+            self.outbox.wake()  # online: it takes work; offline (fleet): its claims may move on
 
     # --- internals ------------------------------------------------------------------
 

@@ -11,18 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relayd.store.asg import AsgStore
-from relayd.store.backend import Backend, CommitListener
+from relayd.store.backend import Backend, CommitListener, NotifyListener
 from relayd.store.calls import CallStore
-from relayd.store.channel import Channel
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
 from relayd.store.delivery_claims import DeliveryClaims
 from relayd.store.events import EventStore
+from relayd.store.fleet import FleetStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.limits import LimitStore
 from relayd.store.pg import PgDatabase
-from relayd.store.pg_channel import PgChannel
 from relayd.store.phones import PhoneStore
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
@@ -41,9 +40,6 @@ __all__ = [
     "Store",
     "WriteStats",
 ]
-
-
-EVENTS_CHANNEL = "relayd_events"  # NOTIFY channel: "<seq>:<org>" after each commit with events
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,7 @@ class Store:
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
         self.limits = LimitStore(self.db)  # shared limits, for relays sharing the database
-        self.shared = bool(url)  # other relays may write this database (a fleet on PostgreSQL)
-        self._url = url
+        self.fleet = FleetStore(self.db, payloads.message)  # relays sharing this database
 
     async def open(self) -> None:
         """Open the database, migrate, make sure the `default` org exists; start pruning."""
@@ -94,10 +89,13 @@ class Store:
     def delivery_claims(self, owner: str, lease: float) -> DeliveryClaims:
         """Leases on due webhook deliveries for this relay (`owner`: unique to this run)."""
         return DeliveryClaims(self.db, owner, lease)
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of `channel` on every relay sharing this database."""
+        await self.db.notify(channel, payload)
 
-    def announcements(self) -> Channel | None:
-        """How relays sharing this database announce their commits (None: nothing shared)."""
-        return PgChannel(self._url, EVENTS_CHANNEL) if self.shared else None
+    async def listen(self, channel: str, listener: NotifyListener) -> None:
+        """Call `listener(payload)` for each notification on `channel` until close."""
+        await self.db.listen(channel, listener)
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call `listener` in the event loop with the events of every committed batch."""

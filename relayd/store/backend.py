@@ -9,6 +9,10 @@ Repositories hold their SQL and run it through these protocols only, so a second
 - A broken constraint raises `ConstraintViolated`, and only that statement is undone.
 - `Transaction.insert` gives a new row's `id` (SQLite: `lastrowid`; PostgreSQL would add
   `RETURNING id`), so the repositories' INSERTs stay the same for both.
+- `notify(channel, payload)` reaches every `listen(channel, ...)` callback of every relay on
+  the same database, in each one's event loop, after what was committed before the call is
+  visible (PostgreSQL: NOTIFY/LISTEN; SQLite: the relays of this process on the same file).
+- `dialect` names the few statements that differ (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 The SQL itself is portable where it could be (`ON CONFLICT`, no `OR IGNORE`); what is not is
 named in the repository that uses it (`json_each` and `randomblob` in webhooks.py, the
 two-argument `MAX` in cursors.py, the `SUM` of a comparison in repo.py, `rowid` in
@@ -25,6 +29,7 @@ from relayd.store.records import EventRow, Record
 T = TypeVar("T")
 Params = tuple[Any, ...] | dict[str, Any]
 CommitListener = Callable[[list[EventRow]], None]
+NotifyListener = Callable[[str], None]  # called with the payload, in the event loop
 
 
 class ConstraintViolated(Exception):
@@ -59,6 +64,7 @@ class Transaction(Protocol):
 class Backend(Protocol):
     """A database as the repositories use it."""
 
+    dialect: str  # "sqlite" | "postgresql"
     commits: int  # transactions committed since open
     writes: int  # write ops in them
 
@@ -73,6 +79,14 @@ class Backend(Protocol):
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Record | None: ...
 
     def add_commit_listener(self, listener: CommitListener) -> None: ...
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of `channel` on every relay sharing this database."""
+        ...
+
+    async def listen(self, channel: str, listener: NotifyListener) -> None:
+        """Call `listener(payload)` for each notification on `channel` until close."""
+        ...
 
     @property
     def writer_alive(self) -> bool: ...

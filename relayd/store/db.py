@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from relayd.store.backend import ConstraintViolated, Params
+from relayd.store.notify import FileChannels
 from relayd.store.records import EventRow
 from relayd.store.schema import MIGRATIONS
 from relayd.store.writer import GroupWriter, Job, Outcome
@@ -85,7 +86,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
-class Database(GroupWriter):
+class Database(FileChannels, GroupWriter):
     """The relay's SQLite file: a batching writer and an async reader (a `Backend`)."""
 
     dialect = "sqlite"
@@ -95,6 +96,7 @@ class Database(GroupWriter):
         self.path = path
         self._writer_conn: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._channels_init()
 
     async def open(self) -> None:
         """Open both connections and bring the schema up to date."""
@@ -113,6 +115,7 @@ class Database(GroupWriter):
 
     async def close(self) -> None:
         """Finish queued writes, then close everything."""
+        self._channels_close()
         await self._stop_writer()
         if self._reader is not None:
             await self._reader.close()

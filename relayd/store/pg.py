@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from relayd.store.backend import ConstraintViolated, Params
+from relayd.store.notify import PgChannels
 from relayd.store.pgsql import ddl, is_query, rowcount, translate
 from relayd.store.records import EventRow, Record
 from relayd.store.schema import MIGRATIONS
@@ -169,7 +170,7 @@ async def migrate(conn: Any) -> int:
     return len(MIGRATIONS)
 
 
-class PgDatabase(GroupWriter):
+class PgDatabase(PgChannels, GroupWriter):
     """A PostgreSQL database: the batching writer and a pool of readers (a `Backend`)."""
 
     dialect = "postgresql"
@@ -180,6 +181,7 @@ class PgDatabase(GroupWriter):
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the writer thread's own
         self._conn: Any = None
+        self._channels_init()
 
     @property
     def conn(self) -> Any:
@@ -219,6 +221,7 @@ class PgDatabase(GroupWriter):
 
     async def close(self) -> None:
         """Finish queued writes, then close everything."""
+        await self._channels_close()
         await self._stop_writer()
         if self._pool is not None:
             await self._pool.close()

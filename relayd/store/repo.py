@@ -35,6 +35,7 @@ class NewMessage:
     expires_at: float | None = None
     delivery_report: bool = True
     force_gsm7: bool = False
+    node: str | None = None  # fleet mode: the relay that holds it (e-mail, notify: the one asked)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class MessageStore:
                     "send_at": item.send_at,
                     "expires_at": item.expires_at,
                 }
+                if item.node is not None:
+                    values["node"] = item.node
                 message = insert_message_in(tx, values, self.shape)
                 assert message is not None  # a plain INSERT stores or raises
                 out.append(Created(message, True, request_hash))
@@ -191,11 +194,18 @@ class MessageStore:
 
         return await self.db.write(op)
 
-    async def pending_outbound(self) -> list[MessageRow]:
-        """Queued messages (and sends kept by `interrupt_in_flight`), oldest first, at start."""
-        rows = await self.db.fetchall(
-            "SELECT * FROM messages WHERE status IN ('queued', 'sending') ORDER BY id"
-        )
+    async def pending_outbound(self, node: str | None = None) -> list[MessageRow]:
+        """Queued messages and torn sends, oldest first, at start (fleet mode: `node`'s own)."""
+        if node is None:
+            rows = await self.db.fetchall(
+                "SELECT * FROM messages WHERE status IN ('queued', 'sending') ORDER BY id"
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM messages WHERE status IN ('queued', 'sending') AND node = ? "
+                "ORDER BY id",
+                (node,),
+            )
         return [message_row(r) for r in rows]
 
     # --- reads ----------------------------------------------------------------------

@@ -114,10 +114,18 @@ def transition_in(
     assignments = ", ".join(f"{k} = :{k}" for k in sets)
     if count_attempt:
         assignments += ", attempts = attempts + 1"
-    tx.execute(
-        f"UPDATE messages SET {assignments} WHERE id = :id",  # noqa: S608 - fixed names
-        {**sets, "id": message_id},
+    guard, params = "", {**sets, "id": message_id}
+    if only_from is not None:
+        # Checked again by the UPDATE itself: on PostgreSQL another relay's transaction may
+        # have moved the row since the SELECT (READ COMMITTED re-reads it here, under lock).
+        guard = " AND status IN (" + ", ".join(f":from{i}" for i in range(len(only_from))) + ")"
+        params |= {f"from{i}": value for i, value in enumerate(only_from)}
+    moved = tx.execute(
+        f"UPDATE messages SET {assignments} WHERE id = :id{guard}",  # noqa: S608 - fixed names
+        params,
     )
+    if moved.rowcount == 0:
+        return None
     tx.execute(
         "INSERT INTO message_history (message_id, status, at, error) VALUES (?, ?, ?, ?)",
         (message_id, status, now, error),

@@ -267,7 +267,35 @@ MIGRATIONS: list[str] = [
         value INTEGER NOT NULL
     );
     """,
-    # 9: fleet events (issue 13): a per-org event sequence, gap-free in commit order (the counter
+    # 9: fleet mode (issue 13): relays with their heartbeat, the SIM each one drives, and the
+    # relay that claimed a queued message (NULL: any relay with a fitting SIM may claim it)
+    """
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        beats INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE sims (
+        id TEXT PRIMARY KEY,
+        org TEXT NOT NULL,
+        node TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        number TEXT,
+        slot INTEGER,
+        online INTEGER NOT NULL DEFAULT 0,
+        info TEXT NOT NULL DEFAULT '{}',
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX sims_org ON sims(org, id);
+    CREATE INDEX sims_node ON sims(node);
+    ALTER TABLE messages ADD COLUMN node TEXT;
+    CREATE INDEX messages_claimable ON messages(org, id) WHERE status = 'queued' AND node IS NULL;
+    CREATE INDEX messages_node ON messages(node) WHERE node IS NOT NULL;
+    """,
+    # 10: fleet events (issue 13): a per-org event sequence, gap-free in commit order (the counter
     # row is updated in the event's transaction, so a later seq never commits before an earlier
     # one; old events keep their id as seq); webhook delivery leases (one relay delivers each);
     # shared limits: token buckets per key, failed logins per address, open streams per holder
