@@ -59,6 +59,7 @@ class Transaction(Protocol):
 class Backend(Protocol):
     """A database as the repositories use it."""
 
+    dialect: str  # "sqlite" or "postgresql": for the few statements written per dialect
     commits: int  # transactions committed since open
     writes: int  # write ops in them
 

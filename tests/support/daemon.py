@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.postgres import storage_toml
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
@@ -46,7 +48,7 @@ def write_config(directory: Path, port: int, extra: str = "", host: str = "127.0
     db = directory / "state" / "relayd.db"
     path.write_text(
         f'[server]\nhost = "{host}"\nport = {port}\ndrain_seconds = 2.0\n\n'
-        f'[storage]\npath = "{db}"\n\n'
+        f"{storage_toml(db)}\n"
         f'[mdns]\nbackend = "off"\n\n{extra}',
         encoding="utf-8",
     )
