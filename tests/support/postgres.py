@@ -237,7 +237,8 @@ async def _pg_sql(url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
         await conn.close()
 
 
-def storage_toml(path: str | Path) -> str:
-    """A `[storage]` table for a relayd config file: the path, and the URL on PostgreSQL."""
-    url = storage_url()
+def storage_toml(path: str | Path, url: str | None = None) -> str:
+    """A `[storage]` table for a relayd config file: the path, and the URL on PostgreSQL
+    (the current test's database, unless `url` is given)."""
+    url = storage_url() if url is None else url
     return f'[storage]\npath = "{path}"\n' + (f'url = "{url}"\n' if url else "")
