@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -196,6 +197,8 @@ class PgDatabase(PgChannels, GroupWriter):
 
     async def open(self) -> None:
         """Connect, bring the schema up to date, open the readers."""
+        where = urllib.parse.urlsplit(self.url)
+        _LOGGER.info("Database: PostgreSQL at %s%s", where.hostname or "", where.path)
         await self._in_writer(self._open_writer)
         self._pool = await asyncpg.create_pool(
             self.url, min_size=1, max_size=POOL_SIZE, statement_cache_size=STATEMENT_CACHE

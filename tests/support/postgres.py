@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -169,6 +170,7 @@ class StoreChoice:
     def __init__(self) -> None:
         self.cluster: Cluster | None = None
         self._url: str | None = None
+        self._more: list[str] = []
 
     def url(self) -> str:
         """"" on SQLite; on PostgreSQL the current test's own database URL."""
@@ -178,11 +180,21 @@ class StoreChoice:
             self._url = self.cluster.fresh_url()
         return self._url
 
+    def another(self) -> str:
+        """"" on SQLite; on PostgreSQL one more database for this test (a second store)."""
+        if self.cluster is None:
+            return ""
+        url = self.cluster.fresh_url()
+        self._more.append(url)
+        return url
+
     def end_test(self) -> None:
-        """Drop the test's database, if it made one."""
-        url, self._url = self._url, None
-        if url is not None and self.cluster is not None:
-            self.cluster.drop(url)
+        """Drop the test's databases, if it made any."""
+        urls = ([self._url] if self._url is not None else []) + self._more
+        self._url, self._more = None, []
+        if self.cluster is not None:
+            for url in urls:
+                self.cluster.drop(url)
 
 
 STORE = StoreChoice()
@@ -193,7 +205,40 @@ def storage_url() -> str:
     return STORE.url()
 
 
-def storage_toml(path: str | Path) -> str:
-    """A `[storage]` table for a relayd config file: the path, and the URL on PostgreSQL."""
+def another_storage_url() -> str:
+    """A second database for the current test ("" on SQLite, where a second path does it)."""
+    return STORE.another()
+
+
+def run_sql(path: str | Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """One statement (repository placeholders) on the current test's database, committed:
+    the SQLite file at `path`, or on PostgreSQL the test's database. Its rows, if any."""
     url = storage_url()
+    if not url:
+        db = sqlite3.connect(path)
+        try:
+            with db:
+                return [tuple(row) for row in db.execute(sql, params).fetchall()]
+        finally:
+            db.close()
+    assert STORE.cluster is not None
+    return STORE.cluster.run(_pg_sql(url, sql, params))
+
+
+async def _pg_sql(url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    from relayd.store.pgsql import translate
+
+    statement = translate(sql)
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(statement.text, *statement.args(params))
+        return [tuple(row) for row in rows]
+    finally:
+        await conn.close()
+
+
+def storage_toml(path: str | Path, url: str | None = None) -> str:
+    """A `[storage]` table for a relayd config file: the path, and the URL on PostgreSQL
+    (the current test's database, unless `url` is given)."""
+    url = storage_url() if url is None else url
     return f'[storage]\npath = "{path}"\n' + (f'url = "{url}"\n' if url else "")
