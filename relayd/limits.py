@@ -7,11 +7,12 @@ interface: in memory (one relay: the fastest) and in the database (relays sharin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Hashable, Iterator
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,13 +49,12 @@ class StreamCounter:
         self.limit = limit
         self._open: dict[Hashable, int] = {}
 
-    @contextlib.contextmanager
-    def hold(self, holder: Hashable) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def hold(self, holder: Hashable) -> AsyncIterator[None]:
         """One open stream for `holder` while the block runs; TooManyStreams past the limit."""
-        count = self._open.get(holder, 0)
-        if count >= self.limit:
+        if not await self._acquire(holder):
             raise TooManyStreams(self.limit)
-        self._open[holder] = count + 1
+        self._open[holder] = self._open.get(holder, 0) + 1
         try:
             yield
         finally:
@@ -63,10 +63,62 @@ class StreamCounter:
                 self._open[holder] = left
             else:
                 del self._open[holder]
+            await self._release(holder)
+
+    async def _acquire(self, holder: Hashable) -> bool:
+        return self._open.get(holder, 0) < self.limit
+
+    async def _release(self, holder: Hashable) -> None:
+        pass
+
+    async def start(self) -> None:
+        """Nothing to set up in memory."""
 
     def count(self, holder: Hashable) -> int:
-        """Streams `holder` has open now."""
+        """Streams `holder` has open at this relay now."""
         return self._open.get(holder, 0)
+
+
+class SharedStreamCounter(StreamCounter):
+    """`StreamCounter` in the database: the limit counts the holder's streams at every relay
+    that is up (a relay's own count is kept per relay `node`, cleared when it starts again)."""
+
+    def __init__(self, limit: int, store: LimitStore, node: str, kind: str) -> None:
+        super().__init__(limit)
+        self.store = store
+        self.node = node
+        self.kind = kind  # "streams" or "sockets": each counted on its own
+        self._releasing: dict[str, set[asyncio.Task[None]]] = {}
+
+    async def start(self) -> None:
+        """Forget the streams a crash of this relay left counted."""
+        await self.store.clear_streams(self.node, self.kind)
+
+    async def _acquire(self, holder: Hashable) -> bool:
+        key = self._key(holder)
+        # Streams of the holder this relay is closing count no more (as in memory): let
+        # their release reach the database first.
+        await asyncio.gather(*self._releasing.get(key, ()), return_exceptions=True)
+        return await self.store.open_stream(key, self.node, self.limit)
+
+    async def _release(self, holder: Hashable) -> None:
+        key = self._key(holder)
+        task = asyncio.create_task(self.store.close_stream(key, self.node))
+        releasing = self._releasing.setdefault(key, set())
+        releasing.add(task)
+        task.add_done_callback(lambda done: self._released(key, done))
+        # shielded: a stream ends when its client went away, often by cancelling its handler
+        await asyncio.shield(task)
+
+    def _released(self, key: str, task: asyncio.Task[None]) -> None:
+        releasing = self._releasing.get(key)
+        if releasing is not None:
+            releasing.discard(task)
+            if not releasing:
+                del self._releasing[key]
+
+    def _key(self, holder: Hashable) -> str:
+        return f"{self.kind}:{holder!r}"
 
 
 class FailedAuthBackoff:
@@ -197,16 +249,25 @@ class SharedBuckets:
 class Limits:
     """The relay's limits, built from `[limits]`; `shared`: kept in the store for a fleet."""
 
-    def __init__(self, config: LimitsConfig, shared: LimitStore | None = None) -> None:
-        self.streams = StreamCounter(config.streams_per_key)
-        self.sockets = StreamCounter(config.sockets_per_key)
+    def __init__(
+        self, config: LimitsConfig, shared: LimitStore | None = None, node: str = ""
+    ) -> None:
         self.failed_auth: FailedAuth
         self.buckets: TokenBuckets
         if shared is None:
+            self.streams = StreamCounter(config.streams_per_key)
+            self.sockets = StreamCounter(config.sockets_per_key)
             self.failed_auth = FailedAuthBackoff(config.failed_auth_max, config.failed_auth_window)
             self.buckets = MemoryBuckets()
         else:
+            self.streams = SharedStreamCounter(config.streams_per_key, shared, node, "streams")
+            self.sockets = SharedStreamCounter(config.sockets_per_key, shared, node, "sockets")
             self.failed_auth = SharedFailedAuth(
                 shared, config.failed_auth_max, config.failed_auth_window
             )
             self.buckets = SharedBuckets(shared)
+
+    async def start(self) -> None:
+        """At the relay's start (the store open): clear what a crash left counted."""
+        await self.streams.start()
+        await self.sockets.start()

@@ -54,7 +54,8 @@ class Relay:
         )
         self.bus = EventBus()
         shared = fleet_enabled(config)  # relays sharing the database share limits, events...
-        self.limits = Limits(config.limits, self.store.limits if shared else None)
+        node = node_id_of(config) if shared else ""
+        self.limits = Limits(config.limits, self.store.limits if shared else None, node)
         self.auth = KeyAuthenticator(self.store.keys, self.limits.buckets)
         self.feed = SharedFeed(self.store.events, self.store) if shared else LocalFeed()
         self.router = Router(config.routing)
@@ -90,8 +91,8 @@ class Relay:
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.fleet: Fleet | None = None
         self.claims: Claims | None = None
-        if fleet_enabled(config):
-            self._join_fleet(node_id_of(config))
+        if shared:
+            self._join_fleet(node)
         self.calls = CallDispatcher(self.store, self.sims)
         claims = self.store.delivery_claims(secrets.token_hex(8), LEASE) if shared else None
         self.webhooks = WebhookWorker(config, self.store.webhooks, claims)
@@ -107,6 +108,7 @@ class Relay:
         async with contextlib.AsyncExitStack() as undo:
             await self.store.open()
             undo.push_async_callback(self.store.close)
+            await self.limits.start()
             self.store.on_commit(self.feed.committed)
             self.feed.add_listener(self.bus.publish)  # every relay's events, in seq order
             self.feed.add_listener(self.webhooks.on_commit)

@@ -267,3 +267,29 @@ async def test_a_keys_rate_limit_is_shared_by_the_relays(
     assert statuses == Counter({202: per_minute, 429: 12 - per_minute}), answers
     refused = [body for status, body in answers if status == 429]
     assert all(body["error"]["code"] == "rate_limited" for body in refused)
+
+
+async def test_a_keys_open_event_streams_count_at_every_relay(
+    fleet: Fleet, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        f"{fleet.base(0)}/api/v1/keys",
+        headers=auth(fleet.admin),
+        json={"name": "streams", "scopes": ["read"]},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        reader = (await resp.json())["key"]
+    LEDGER.add(reader)
+    limit = 20  # [limits] streams_per_key, the default
+    opened: list[aiohttp.ClientResponse] = []
+    try:
+        for i in range(limit):
+            resp = await http.get(f"{fleet.base(i % 2)}/api/v1/events", headers=auth(reader))
+            opened.append(resp)
+            assert resp.status == 200
+        async with http.get(f"{fleet.base(2)}/api/v1/events", headers=auth(reader)) as refused:
+            assert refused.status == 429
+            assert (await refused.json())["error"]["code"] == "too_many_streams"
+    finally:
+        for resp in opened:
+            resp.close()

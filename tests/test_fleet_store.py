@@ -157,3 +157,23 @@ async def test_failed_logins_in_the_database_count_at_every_relay(
     wait = await one.retry_after("10.0.0.5")
     assert wait is not None and 1 <= wait <= config.limits.failed_auth_window
     assert await two.retry_after("10.0.0.6") is None
+
+
+async def test_open_streams_in_the_database_count_the_relays_that_are_up(
+    stores: tuple[Store, Store],
+) -> None:
+    one, two = (s.limits for s in stores)
+    assert await one.open_stream("streams:k", "relay-1", 3)
+    assert await two.open_stream("streams:k", "relay-2", 3)
+    assert await two.open_stream("streams:k", "relay-2", 3)
+    assert not await one.open_stream("streams:k", "relay-1", 3)  # 3 open across the relays
+    assert await one.open_stream("streams:other", "relay-1", 3)
+    await two.close_stream("streams:k", "relay-2")
+    assert await one.open_stream("streams:k", "relay-1", 3)
+    # a relay that went down (left, or reaped by the others) counts none of its streams
+    await stores[1].fleet.join("relay-2")
+    assert not await one.open_stream("streams:k", "relay-1", 3)
+    await stores[1].fleet.leave("relay-2")
+    assert await one.open_stream("streams:k", "relay-1", 3)
+    await one.clear_streams("relay-1", "streams")  # relay-1 starts again: none of its own
+    assert await one.open_stream("streams:k", "relay-1", 1)

@@ -330,7 +330,7 @@ async def post_phone_webhook(request: web.Request) -> web.Response:
 async def device_events(request: web.Request) -> web.StreamResponse:
     """GET /events: the device's stream; it is online while one is open."""
     device = device_of(request)
-    with stream_slot(relay_of(request).limits.streams, ("asg-device", device.id)):
+    async with stream_slot(relay_of(request).limits.streams, ("asg-device", device.id)):
         return await _device_stream(request, device)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Hashable, Iterator
+from collections.abc import AsyncIterator, Hashable
 
 from aiohttp import web
 
@@ -35,16 +35,16 @@ def register(api: Api) -> None:
     )(event_stream)
 
 
-@contextlib.contextmanager
-def stream_slot(
+@contextlib.asynccontextmanager
+async def stream_slot(
     streams: StreamCounter,
     holder: Hashable,
     what: str = "event streams",
     setting: str = "streams_per_key",
-) -> Iterator[None]:
+) -> AsyncIterator[None]:
     """Hold one of `holder`'s streams (or sockets), or answer 429 naming the limit."""
     try:
-        with streams.hold(holder):
+        async with streams.hold(holder):
             yield
     except TooManyStreams as exc:
         raise ApiError(
@@ -65,7 +65,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     """Stream events; with Last-Event-ID first replay exactly the stored ones after it."""
     relay = relay_of(request)
     key = key_of(request)
-    with stream_slot(relay.limits.streams, ("key", key.org, key.id)):
+    async with stream_slot(relay.limits.streams, ("key", key.org, key.id)):
         return await _stream(request, key.org, credentials_from(request) or "")
 
 

@@ -70,7 +70,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             status = 429 if exc.close_code == CLOSE_TOO_MANY else 409
             raise ApiError(status, exc.code, exc.message, "device_id") from None
     holder = (access.org, credential)
-    with stream_slot(relay.limits.sockets, holder, "phone sockets", "sockets_per_key"):
+    async with stream_slot(relay.limits.sockets, holder, "phone sockets", "sockets_per_key"):
         return await _serve(request, access, identity, credential)
 
 

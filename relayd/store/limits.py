@@ -67,6 +67,55 @@ class LimitStore:
 
         await self.db.write(op)
 
+    async def open_stream(self, holder: str, node: str, limit: int) -> bool:
+        """Count one more stream of `holder` at relay `node`, unless the relays that are up
+        hold `limit` already (then False)."""
+
+        def op(tx: Transaction) -> bool:
+            # The holder's row of no node is written first: its lock (PostgreSQL, until the
+            # commit) makes two relays opening streams of one holder take turns.
+            tx.execute(
+                "INSERT INTO stream_slots (holder, node, n) VALUES (?, '', 0) "
+                "ON CONFLICT (holder, node) DO UPDATE SET n = 0",
+                (holder,),
+            )
+            total = tx.execute(
+                "SELECT COALESCE(SUM(s.n), 0) FROM stream_slots s LEFT JOIN nodes r "
+                "ON r.id = s.node WHERE s.holder = ? AND (r.state IS NULL OR r.state = 'up')",
+                (holder,),
+            ).fetchone()[0]
+            if int(total) >= limit:
+                return False
+            tx.execute(
+                "INSERT INTO stream_slots (holder, node, n) VALUES (?, ?, 1) "
+                "ON CONFLICT (holder, node) DO UPDATE SET n = stream_slots.n + 1",
+                (holder, node),
+            )
+            return True
+
+        return await self.db.write(op)
+
+    async def close_stream(self, holder: str, node: str) -> None:
+        """One stream of `holder` at relay `node` ended."""
+
+        def op(tx: Transaction) -> None:
+            tx.execute(
+                "UPDATE stream_slots SET n = n - 1 WHERE holder = ? AND node = ? AND n > 0",
+                (holder, node),
+            )
+
+        await self.db.write(op)
+
+    async def clear_streams(self, node: str, kind: str) -> None:
+        """Forget the `kind` streams counted for relay `node` (it starts again: none is open)."""
+
+        def op(tx: Transaction) -> None:
+            tx.execute(
+                "DELETE FROM stream_slots WHERE node = ? AND holder LIKE ?", (node, f"{kind}:%")
+            )
+
+        await self.db.write(op)
+
     async def failed_login(self, address: str, now: float, window: float) -> None:
         """Record one wrong credential from `address`; forget failures older than `window`."""
 
