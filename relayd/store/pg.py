@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -80,26 +80,22 @@ class PgCursor:
         return self._rows
 
 
-async def _statement(
-    conn: Any, text: str, args: Sequence[Any], query: bool, savepoint: bool
-) -> tuple[list[Record], int]:
-    if savepoint:
-        await conn.execute("SAVEPOINT relayd_statement")
+async def _in_savepoint(
+    conn: Any, work: Callable[[], Coroutine[Any, Any, T]], savepoint: bool
+) -> T:
+    """Run `work`; with `savepoint`, a broken constraint undoes only what `work` wrote."""
+    if not savepoint:
+        return await work()
+    await conn.execute("SAVEPOINT relayd_statement")
     try:
-        if query:
-            rows = await conn.fetch(text, *args)
-            count = len(rows)
-        else:
-            rows, count = [], rowcount(await conn.execute(text, *args))
+        result = await work()
     except asyncpg.IntegrityConstraintViolationError:
-        if savepoint:
-            await conn.execute(
-                "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
-            )
+        await conn.execute(
+            "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
+        )
         raise
-    if savepoint:
-        await conn.execute("RELEASE SAVEPOINT relayd_statement")
-    return rows, count
+    await conn.execute("RELEASE SAVEPOINT relayd_statement")
+    return result
 
 
 class PgTx:
@@ -121,11 +117,15 @@ class PgTx:
             if writes:
                 raise _refuse_nul()
             return PgCursor([], 0)
-        rows, count = self._guarded(
-            lambda savepoint: _statement(self._db.conn, statement.text, args, query, savepoint),
-            writes=writes,
-        )
-        return PgCursor(rows, count)
+        conn = self._db.conn
+
+        async def run() -> PgCursor:
+            if query:
+                rows = await conn.fetch(statement.text, *args)
+                return PgCursor(rows, len(rows))
+            return PgCursor([], rowcount(await conn.execute(statement.text, *args)))
+
+        return self._guarded(run, writes)
 
     def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run an INSERT of one row; its new `id`, or None when a conflict clause skipped it."""
@@ -139,27 +139,13 @@ class PgTx:
         if any(_holds_nul(row) for row in args):
             raise _refuse_nul()
         if args:
-            self._guarded(lambda savepoint: self._many(statement.text, args, savepoint), True)
+            conn = self._db.conn
+            self._guarded(lambda: conn.executemany(statement.text, args), True)
 
-    async def _many(self, text: str, args: list[Sequence[Any]], savepoint: bool) -> None:
-        conn = self._db.conn
-        if not savepoint:
-            await conn.executemany(text, args)
-            return
-        await conn.execute("SAVEPOINT relayd_statement")
-        try:
-            await conn.executemany(text, args)
-        except asyncpg.IntegrityConstraintViolationError:
-            await conn.execute(
-                "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
-            )
-            raise
-        await conn.execute("RELEASE SAVEPOINT relayd_statement")
-
-    def _guarded(self, make: Any, writes: bool) -> Any:
+    def _guarded(self, work: Callable[[], Coroutine[Any, Any, T]], writes: bool) -> T:
         savepoint = self._careful and writes and self._changed
         try:
-            result = self._db.run(make(savepoint))
+            result = self._db.run(_in_savepoint(self._db.conn, work, savepoint))
         except asyncpg.IntegrityConstraintViolationError as exc:
             if not savepoint:
                 if self._changed:
