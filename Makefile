@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 ARCH ?= $(shell uname -m)
 
-.PHONY: run test test-ha lint fuzz bench dist clean
+.PHONY: run test test-pg test-ha lint fuzz bench dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: $(STAMP)  ## start relayd (demo modem, ./var/, 127.0.0.1:8080 unless a conf
 
 test: $(STAMP)  ## the whole suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+test-pg: $(STAMP)  ## the whole suite on PostgreSQL (a throwaway server of Debian's postgresql package)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --store=postgresql $(ARGS)
 
 fuzz: $(STAMP)  ## the fuzz and property suite, long: every schemathesis phase, many examples
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-60} FUZZ_WORKERS=1 \

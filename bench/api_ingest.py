@@ -6,7 +6,9 @@ load generator:
 * a bare aiohttp server (a subprocess of this script) whose handler reads the body and answers
   202 without storing anything: the framework's own ceiling on this machine;
 * a real `relayd run` subprocess on a fresh SQLite file (synchronous=FULL, group commit),
-  where every 202 is answered only after its commit.
+  where every 202 is answered only after its commit;
+* the same on a fresh PostgreSQL database (`[storage] url`) of a throwaway local server with
+  fsync on (Debian's postgresql package; tests/support/postgres.py), unless `--stores sqlite`.
 
 Relayd is also measured for start-up time to ready (process start -> /health 200, fresh
 database and a restart on the loaded one) and idle RSS (VmRSS from /proc). After each relayd
@@ -19,6 +21,7 @@ multi-process aiohttp load generator is used instead.
     .venv/bin/python bench/api_ingest.py                 # Markdown table on stdout
     .venv/bin/python bench/api_ingest.py --json          # the same figures as JSON
     .venv/bin/python bench/api_ingest.py --clients 50 --duration 5 --loadgen python
+    .venv/bin/python bench/api_ingest.py --stores sqlite       # without PostgreSQL
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.daemon import RelaydProcess, free_port, http_get  # noqa: E402
+from tests.support.postgres import Cluster, pg_bin, running_cluster  # noqa: E402
 
 SEND_PATH = "/api/v1/messages"
 TARGET_RATIO = 0.5  # of the bare ceiling
@@ -156,6 +160,7 @@ class RelaydRun:
     writes: int
     restart_rows: int
     restart_s: float
+    store: str = "sqlite"
 
     @property
     def writes_per_commit(self) -> float:
@@ -369,24 +374,46 @@ def run_python(
 # --- relayd helpers -----------------------------------------------------------------------
 
 
-def db_counts(db: Path) -> tuple[int, int]:
-    """(rows, distinct idempotency keys) of the messages table."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        row = conn.execute("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM messages")
-        rows, keys = row.fetchone()
-        return int(rows), int(keys)
-    finally:
-        conn.close()
+COUNTS = "SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM messages"
 
 
-def settled_rows(db: Path, quiet: float = 0.5, limit: float = 15.0) -> int:
+@dataclass
+class Database:
+    """Where one relayd run stores: its SQLite file, or a PostgreSQL database."""
+
+    path: Path
+    url: str = ""
+    cluster: Cluster | None = None
+
+    def counts(self) -> tuple[int, int]:
+        """(rows, distinct idempotency keys) of the messages table."""
+        if self.cluster is not None:
+            return self.cluster.run(self._pg_counts())
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows, keys = conn.execute(COUNTS).fetchone()
+            return int(rows), int(keys)
+        finally:
+            conn.close()
+
+    async def _pg_counts(self) -> tuple[int, int]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            rows, keys = await conn.fetchrow(COUNTS)
+            return int(rows), int(keys)
+        finally:
+            await conn.close()
+
+
+def settled_rows(db: Database, quiet: float = 0.5, limit: float = 15.0) -> int:
     """The row count once it stopped moving (requests in flight when the load ended)."""
     deadline = time.monotonic() + limit
-    last = db_counts(db)[0]
+    last = db.counts()[0]
     while time.monotonic() < deadline:
         time.sleep(quiet)
-        now = db_counts(db)[0]
+        now = db.counts()[0]
         if now == last:
             return now
         last = now
@@ -471,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, dbs)")
+    parser.add_argument(
+        "--stores", default="sqlite,postgresql", help="relayd's databases: sqlite, postgresql"
+    )
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_server:
@@ -526,6 +556,79 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    servers = contextlib.ExitStack()
+    cluster: Cluster | None = None
+    if "postgresql" in stores:
+        if pg_bin() is None:
+            log("PostgreSQL is not installed (apt-get install -y postgresql): SQLite only")
+            stores.remove("postgresql")
+        else:  # fsync on: a commit is as durable as SQLite's synchronous=FULL
+            cluster = servers.enter_context(running_cluster(durable=True))
+    report.meta["stores"] = ",".join(stores)
+
+    def measure_relayd(clients: int, store: str) -> None:
+        # relayd on a fresh database (the queue grows with every run: no SIMs).
+        directory = work / f"relayd-{store}-c{clients}"
+        url = cluster.fresh_url() if store == "postgresql" and cluster is not None else ""
+        db = Database(directory / "state" / "relayd.db", url, cluster if url else None)
+        target = "relayd-pg" if url else "relayd"
+        daemon = RelaydProcess.create(directory, log_level=args.log_level, storage_url=url)
+        try:
+            startup = daemon.start(interval=0.005)
+            time.sleep(1.0)
+            idle = daemon.rss_kib()
+            key = daemon.create_key("bench", "send")
+            admin = daemon.admin_key()
+            pid = daemon.pid
+            if args.warmup > 0:
+                load(daemon.url, key, clients, args.warmup, f"rw{store}{clients}", target, pid)
+            before_rows = settled_rows(db)
+            before = db_metrics(daemon.url, admin)
+            result = load(
+                daemon.url, key, clients, args.duration, f"r{store}{clients}", target, pid
+            )
+            after_rows = settled_rows(db)
+            after = db_metrics(daemon.url, admin)
+            rows, keys = db.counts()
+            loaded = daemon.rss_kib()
+            daemon.stop()
+            restart = daemon.start(interval=0.005)
+        finally:
+            daemon.stop()
+        stored = after_rows - before_rows
+        # wrk stops with up to `clients` requests in flight: relayd still commits them,
+        # the 202 just never reaches wrk. The Python generator waits for them (slack 0).
+        slack = clients if loadgen == "wrk" else 0
+        report.load.append(result)
+        report.relayd.append(
+            RelaydRun(
+                clients=clients,
+                startup_fresh_s=startup,
+                idle_rss_kib=idle,
+                rss_after_load_kib=loaded,
+                rows_stored=stored,
+                rows_acknowledged=result.accepted,
+                rows_duplicated=rows - keys,
+                in_flight_slack=slack,
+                durable_ok=result.accepted <= stored <= result.accepted + slack
+                and rows == keys,
+                commits=int(
+                    after["relayd_db_commits_total"] - before["relayd_db_commits_total"]
+                ),
+                writes=int(
+                    after["relayd_db_writes_total"] - before["relayd_db_writes_total"]
+                ),
+                restart_rows=rows,
+                restart_s=restart,
+                store=store,
+            )
+        )
+        log(
+            f"relayd ({store}) c={clients}: {result.accepted_per_s:,.0f}/s "
+            f"p99 {result.p99_ms:.1f} ms, stored {stored} for {result.accepted} 202s"
+        )
+
     try:
         # Start-up time to ready on a fresh database, a few times.
         for i in range(args.startups):
@@ -548,62 +651,10 @@ def main(argv: list[str] | None = None) -> int:
                 rate, p99 = result.accepted_per_s, result.p99_ms
                 log(f"bare   c={clients}: {rate:,.0f}/s p99 {p99:.1f} ms")
 
-                # relayd on a fresh database (the queue grows with every run: no SIMs).
-                daemon = RelaydProcess.create(work / f"relayd-c{clients}", log_level=args.log_level)
-                try:
-                    startup = daemon.start(interval=0.005)
-                    time.sleep(1.0)
-                    idle = daemon.rss_kib()
-                    key = daemon.create_key("bench", "send")
-                    admin = daemon.admin_key()
-                    pid = daemon.pid
-                    if args.warmup > 0:
-                        load(daemon.url, key, clients, args.warmup, f"rw{clients}", "relayd", pid)
-                    before_rows = settled_rows(daemon.db_path)
-                    before = db_metrics(daemon.url, admin)
-                    result = load(
-                        daemon.url, key, clients, args.duration, f"r{clients}", "relayd", pid
-                    )
-                    after_rows = settled_rows(daemon.db_path)
-                    after = db_metrics(daemon.url, admin)
-                    rows, keys = db_counts(daemon.db_path)
-                    loaded = daemon.rss_kib()
-                    daemon.stop()
-                    restart = daemon.start(interval=0.005)
-                finally:
-                    daemon.stop()
-                stored = after_rows - before_rows
-                # wrk stops with up to `clients` requests in flight: relayd still commits them,
-                # the 202 just never reaches wrk. The Python generator waits for them (slack 0).
-                slack = clients if loadgen == "wrk" else 0
-                report.load.append(result)
-                report.relayd.append(
-                    RelaydRun(
-                        clients=clients,
-                        startup_fresh_s=startup,
-                        idle_rss_kib=idle,
-                        rss_after_load_kib=loaded,
-                        rows_stored=stored,
-                        rows_acknowledged=result.accepted,
-                        rows_duplicated=rows - keys,
-                        in_flight_slack=slack,
-                        durable_ok=result.accepted <= stored <= result.accepted + slack
-                        and rows == keys,
-                        commits=int(
-                            after["relayd_db_commits_total"] - before["relayd_db_commits_total"]
-                        ),
-                        writes=int(
-                            after["relayd_db_writes_total"] - before["relayd_db_writes_total"]
-                        ),
-                        restart_rows=rows,
-                        restart_s=restart,
-                    )
-                )
-                log(
-                    f"relayd c={clients}: {result.accepted_per_s:,.0f}/s "
-                    f"p99 {result.p99_ms:.1f} ms, stored {stored} for {result.accepted} 202s"
-                )
+                for store in stores:
+                    measure_relayd(clients, store)
     finally:
+        servers.close()
         if args.keep:
             log(f"kept {work}")
         else:
@@ -697,10 +748,14 @@ def markdown(report: Report, verdicts: list[tuple[str, bool]]) -> str:
         bare = bare_for(report, r.clients)
         ratio = (
             f"{r.accepted_per_s / bare.accepted_per_s:.0%}"
-            if r.target == "relayd" and bare and bare.accepted_per_s
+            if r.target != "bare" and bare and bare.accepted_per_s
             else ""
         )
-        name = "bare aiohttp, 202, no storage" if r.target == "bare" else "relayd, durable"
+        name = {
+            "bare": "bare aiohttp, 202, no storage",
+            "relayd": "relayd, durable, SQLite",
+            "relayd-pg": "relayd, durable, PostgreSQL",
+        }[r.target]
         lines.append(
             f"| {name} | {r.clients} | {r.accepted_per_s:,.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} "
             f"| {r.p99_ms:.1f} | {r.max_ms:.0f} | {r.other_status} | {r.socket_errors} | {ratio} "
@@ -715,7 +770,8 @@ def markdown(report: Report, verdicts: list[tuple[str, bool]]) -> str:
     for d in report.relayd:
         check = "ok" if d.durable_ok else "MISMATCH"
         lines.append(
-            f"| fresh db | {d.clients} | {d.rows_stored:,} / {d.rows_acknowledged:,} ({check}) "
+            f"| fresh {d.store} db | {d.clients} "
+            f"| {d.rows_stored:,} / {d.rows_acknowledged:,} ({check}) "
             f"| {d.rows_duplicated} | {d.writes_per_commit:.1f} "
             f"| {d.idle_rss_kib / 1024:.1f} MiB | {d.rss_after_load_kib / 1024:.1f} MiB "
             f"| {d.restart_s * 1000:.0f} ms ({d.restart_rows:,} queued) |"

@@ -19,6 +19,8 @@ _FIELD_SECRET_RE = re.compile(
 )
 _AUTH_RE = re.compile(r"((?:Bearer|Basic)\s+)[^\s\"',;}]+", re.IGNORECASE)
 _PATH_SECRET_RE = re.compile(r"(/messages/[^/\s?\"']+/)[^/\s?\"'#]+")  # seed 004's GET form
+# the password of a URL (`[storage] url = "postgresql://user:password@host/db"`)
+_URL_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(@)")
 _PIN_RE = re.compile(r"(\+CPIN=\s*\"?)[^\"\s]+", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"(?<![\w+])\+?(\d{3})\d{3,10}(\d{2})(?!\d)")
 
@@ -29,6 +31,7 @@ def redact(text: str) -> str:
     text = _FIELD_SECRET_RE.sub(r"\1…", text)
     text = _AUTH_RE.sub(r"\1…", text)
     text = _PATH_SECRET_RE.sub(r"\1…", text)
+    text = _URL_PASSWORD_RE.sub(r"\1…\2", text)
     text = _PIN_RE.sub(r"\1…", text)
     return _NUMBER_RE.sub(lambda m: f"+{m.group(1)}…{m.group(2)}", text)
 

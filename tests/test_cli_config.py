@@ -12,6 +12,7 @@ import pytest
 
 from relayd import __version__
 from relayd.config import ConfigError, load_config
+from tests.support.postgres import storage_toml, storage_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +27,7 @@ def relayd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "relayd.toml"
-    path.write_text(f'[storage]\npath = "{tmp_path}/db/relayd.db"\n{extra}')
+    path.write_text(f'{storage_toml(f"{tmp_path}/db/relayd.db")}{extra}')
     return path
 
 
@@ -116,6 +117,7 @@ def test_first_start_writes_admin_key_file_with_mode_0600(tmp_path: Path) -> Non
 
     config = Config()
     config.storage.path = str(tmp_path / "lib" / "relayd.db")
+    config.storage.url = storage_url()
 
     async def start_twice() -> tuple[str | None, str | None]:
         first = Relay(config)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import ssl
 import subprocess
+import tempfile
 import termios
 import time
 import tomllib
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from pydantic import BaseModel
 
@@ -33,7 +36,7 @@ from modem.simulator import ModemSimulator
 from relayd.bridges.base import InboundSms
 from relayd.bridges.email import SmtpSender
 from relayd.bridges.modem import ModemBackend, backends_from_config
-from relayd.config import Config, load_config
+from relayd.config import Config, ConfigError, load_config
 from relayd.demo import DemoModem
 from relayd.dispatch.channels import ChannelMessage
 from relayd.dispatch.lane import Lane
@@ -45,6 +48,7 @@ from relayd.sending import SendOrder
 from tests import test_modem_e2e, test_webhooks
 from tests.conftest import RelayClient, RelayFactory
 from tests.support.daemon import clean_env, free_port, relayd_command
+from tests.support.postgres import Cluster, run_sql, storage_toml, storage_url
 from tests.support.smtp import smtp_server
 from tests.test_dispatch import ScriptedSim
 from tests.test_webhooks import Receiver, assert_signed
@@ -114,7 +118,7 @@ class Env:
         """A config file with `toml` (plus the test's own database path), loaded as relayd does."""
         path = self.tmp / f"relayd-{time.monotonic_ns()}.toml"
         path.write_text(
-            f'[storage]\npath = "{self.tmp}/state/relayd.db"\n{storage}\n{toml}',
+            f'{storage_toml(f"{self.tmp}/state/relayd.db")}{storage}\n{toml}',
             encoding="utf-8",
         )
         return load_config(path, env={})
@@ -195,7 +199,7 @@ def _refused(host: str, port: int) -> bool:
 def _start_daemon(tmp: Path, toml: str, ready: Callable[[], bool]) -> subprocess.Popen[bytes]:
     config = tmp / "relayd.toml"
     config.write_text(
-        f'{toml}\n[storage]\npath = "{tmp}/state/relayd.db"\n[mdns]\nbackend = "off"\n',
+        f'{toml}\n{storage_toml(f"{tmp}/state/relayd.db")}[mdns]\nbackend = "off"\n',
         encoding="utf-8",
     )
     with (tmp / "relayd.log").open("wb") as log:
@@ -351,11 +355,8 @@ async def check_drain_seconds(env: Env) -> None:
         await asyncio.sleep(0.2)
         sim.gate.set()  # the line answers 0.2 s into the stop
         await stopping
-        import sqlite3
-
-        db = sqlite3.connect(config.storage.path)
-        (status,) = db.execute("SELECT status FROM messages WHERE id = ?", (message_id,)).fetchone()
-        db.close()
+        query = "SELECT status FROM messages WHERE id = ?"
+        [(status,)] = run_sql(config.storage.path, query, (message_id,))
         return str(status)
 
     assert await in_flight_at_stop("0.0") == "sending"  # cut at once: left for the next start
@@ -367,8 +368,46 @@ async def check_drain_seconds(env: Env) -> None:
 
 async def check_storage_path(env: Env) -> None:
     await env.make_relay(cfg=env.load(""))  # the file names {tmp}/state/relayd.db
-    assert (env.tmp / "state" / "relayd.db").exists()
+    # the SQLite file, unless [storage] url puts the data in PostgreSQL (check_storage_url)
+    assert (env.tmp / "state" / "relayd.db").exists() == (not storage_url())
     assert (env.tmp / "state" / "admin.key").exists()  # written beside the database
+
+
+def check_storage_url(cluster: Cluster) -> None:
+    """The relay keeps its data in the PostgreSQL database the URL names, not in the file."""
+    url = cluster.fresh_url()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "relayd.toml"
+        path.write_text(
+            f'[storage]\npath = "{tmp}/state/relayd.db"\nurl = "{url}"\n[mdns]\nbackend = "off"\n'
+        )
+        config = load_config(path, env={})
+
+        async def run() -> list[str]:
+            relay = Relay(config)
+            await relay.start([])
+            try:
+                key, _ = await relay.store.keys.create_key("default", "in-postgres", ["read"])
+            finally:
+                await relay.stop()
+            conn = await asyncpg.connect(url)
+            try:
+                rows = await conn.fetch("SELECT name FROM api_keys WHERE id = $1", key.id)
+            finally:
+                await conn.close()
+            return [r["name"] for r in rows]
+
+        try:
+            assert asyncio.run(run()) == ["in-postgres"]
+            assert not (Path(tmp) / "state" / "relayd.db").exists()
+            assert (Path(tmp) / "state" / "admin.key").exists()  # still beside `path`
+        finally:
+            cluster.drop(url)
+    bad = Path(tempfile.mkdtemp()) / "relayd.toml"
+    bad.write_text('[storage]\nurl = "mysql://root@localhost/relayd"\n')
+    with pytest.raises(ConfigError, match=r"\[storage.url\].*postgresql://"):
+        load_config(bad, env={})
+    shutil.rmtree(bad.parent)
 
 
 async def check_retention_days(env: Env) -> None:
@@ -877,6 +916,7 @@ DAEMON_CHECKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "server.max_body_bytes": ("server_daemon", check_max_body_bytes),
     "server.tls_cert": ("own_cert_daemon", check_tls_cert),
     "server.tls_key": ("own_cert_daemon", check_tls_key),
+    "storage.url": ("pg_cluster", check_storage_url),
 }
 # --- [limits] -------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import aiohttp
 import pytest
 
 from tests.support.daemon import RelaydProcess
+from tests.support.postgres import run_sql
 
 SENDS = 1000
 CLIENTS = 50
@@ -112,21 +112,14 @@ async def list_all(url: str, key: str) -> list[dict[str, Any]]:
 
 
 def table_counts(db: Path) -> dict[str, int]:
-    """Rows written in the same transaction as each message (read beside the daemon, WAL)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return {
-            "messages": conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0],
-            "idempotency_keys": conn.execute(
-                "SELECT COUNT(DISTINCT idempotency_key) FROM messages"
-            ).fetchone()[0],
-            "history": conn.execute("SELECT COUNT(*) FROM message_history").fetchone()[0],
-            "queued_events": conn.execute(
-                "SELECT COUNT(*) FROM events WHERE type = 'sms.queued'"
-            ).fetchone()[0],
-        }
-    finally:
-        conn.close()
+    """Rows written in the same transaction as each message (read beside the daemon)."""
+    queries = {
+        "messages": "SELECT COUNT(*) FROM messages",
+        "idempotency_keys": "SELECT COUNT(DISTINCT idempotency_key) FROM messages",
+        "history": "SELECT COUNT(*) FROM message_history",
+        "queued_events": "SELECT COUNT(*) FROM events WHERE type = 'sms.queued'",
+    }
+    return {name: int(run_sql(db, sql)[0][0]) for name, sql in queries.items()}
 
 
 async def send_kill_restart(daemon: RelaydProcess, work: list[Order]) -> tuple[str, dict[str, int]]:

@@ -30,6 +30,9 @@ SECRET = "my-secret-key-123"
         ("/websocket?org_id=shop&secret_key=my-secret-key-123", "/websocket?org_id=shop&secret_key=…"),
         ('{"currentPassword": "hunter2hunter2"}', '{"currentPassword": "…"}'),
         ('AT+CPIN="1234"', 'AT+CPIN="…"'),
+        ("connecting to postgresql://relayd:s3cr:et@db.lan:5432/relayd",
+         "connecting to postgresql://relayd:…@db.lan:5432/relayd"),
+        ("url='postgres://u:p%40ss@10.0.0.5/r?sslmode=require'", "url='postgres://u:…@10.0.0.5/r?sslmode=require'"),
         ("send to +15551234567", "send to +155…67"),
     ],
 )

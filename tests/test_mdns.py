@@ -20,6 +20,7 @@ from relayd.cli.discover import browse
 from relayd.config import Config, MdnsConfig
 from relayd.mdns import Announcer, announce_addresses, choose_backend, instance_id, txt_record
 from tests.support.daemon import clean_env, free_port, http_get
+from tests.support.postgres import storage_toml
 
 LOOPBACK = ["127.0.0.1"]
 SPEC_TXT_KEYS = {"txtvers", "id", "version", "path", "ws", "docs", "auth", "tls", "sims"}
@@ -275,7 +276,7 @@ def test_relayd_announces_itself_and_discover_lists_it(tmp_path: Path) -> None:
     config_path = tmp_path / "relayd.toml"
     config_path.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\ndrain_seconds = 1.0\n\n'
-        f'[storage]\npath = "{tmp_path / "state" / "relayd.db"}"\n\n'
+        f'{storage_toml(tmp_path / "state" / "relayd.db")}\n'
         f'[mdns]\nbackend = "zeroconf"\ninterfaces = ["127.0.0.1"]\nname = "{name}"\n'
     )
     log = (tmp_path / "relayd.log").open("wb")

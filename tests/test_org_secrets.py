@@ -53,7 +53,7 @@ async def test_an_old_unsalted_digest_is_migrated_at_start_and_the_secret_keeps_
     make_relay: RelayFactory, config: Config
 ) -> None:
     legacy = hashlib.sha256(SECRET.encode()).hexdigest()  # how earlier versions stored it
-    store = Store(config.storage.path, payloads=EVENT_PAYLOADS)
+    store = Store(config.storage.path, url=config.storage.url, payloads=EVENT_PAYLOADS)
     await store.open()
 
     def op(tx: Tx) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from typing import Any
 
 import aiohttp
@@ -20,6 +19,7 @@ from relayd.config import Config
 from relayd.phone_sim import ScriptedPhone
 from tests.conftest import RelayClient, RelayFactory
 from tests.support.asg_app import ScriptedApp
+from tests.support.postgres import run_sql
 from tests.test_dispatch import ScriptedSim
 from tests.test_events import read_events
 from tests.test_phones import SECRET, base_url, make_org, send, until, wait_status, ws_url
@@ -43,9 +43,7 @@ async def post_webhook(relay: RelayClient, secret: str, body: str = "hi") -> tup
 
 
 def rows(relay: RelayClient, table: str) -> int:
-    with sqlite3.connect(relay.relay.config.storage.path) as db:
-        count: int = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-    return count
+    return int(run_sql(relay.relay.config.storage.path, f"SELECT COUNT(*) FROM {table}")[0][0])
 
 
 # --- 1. the phone scope -----------------------------------------------------------------
@@ -354,10 +352,8 @@ async def test_sockets_per_key_refuses_the_socket_past_the_limit_and_frees_it_on
 
 
 def key_id(relay: RelayClient, secret: str) -> int:
-    with sqlite3.connect(relay.relay.config.storage.path) as db:
-        query = "SELECT id FROM api_keys WHERE prefix = ?"
-        found: int = db.execute(query, (secret[:10],)).fetchone()[0]
-    return found
+    query = "SELECT id FROM api_keys WHERE prefix = ?"
+    return int(run_sql(relay.relay.config.storage.path, query, (secret[:10],))[0][0])
 
 
 async def test_an_app_phone_cannot_report_states_of_another_app_phones_send(

@@ -20,6 +20,7 @@ from relayd.api import phone_ws
 from relayd.config import Config
 from relayd.phone_sim import ScriptedPhone
 from tests.conftest import RelayClient, RelayFactory
+from tests.support.postgres import storage_toml
 from tests.test_dispatch import ScriptedSim
 
 SECRET = "my-secret-key-123"
@@ -466,7 +467,7 @@ async def test_phones_pair_cli_prints_a_ws_url_whose_token_connects(
     from relayd.__main__ import main
 
     config_file = tmp_path / "relayd.toml"
-    config_file.write_text(f'[storage]\npath = "{config.storage.path}"\n', encoding="utf-8")
+    config_file.write_text(storage_toml(config.storage.path), encoding="utf-8")
     args = [
         "phones",
         "pair",

@@ -1,4 +1,4 @@
-"""`[storage] retention_days` (issue 11, acceptance 2): a relay on a real SQLite file.
+"""`[storage] retention_days` (issue 11, acceptance 2): a relay on a real database.
 
 A first relay makes history (sends on a SIM, an inbound SMS, webhook deliveries to a real
 local receiver), stops, and that history is aged by two days in the file, as a relay that
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from relayd.relay import Relay
 from relayd.sending import SendOrder
 from relayd.store import Store
 from relayd.store import retention as retention_module
-from relayd.store.db import Tx
+from relayd.store.backend import Transaction as Tx
 from relayd.store.rows import emit
 from tests import test_webhooks
 from tests.conftest import RelayFactory
+from tests.support.postgres import run_sql, storage_url
 from tests.test_dispatch import NUMBER, ScriptedSim, wait_status
 from tests.test_events import read_events
 from tests.test_webhooks import Receiver
@@ -44,25 +44,18 @@ async def until(predicate: Any, timeout: float) -> None:
 
 def age_everything(db_path: str) -> tuple[int, int]:
     """Move every row two days back; returns (newest message id, newest event id)."""
-    db = sqlite3.connect(db_path)
-    with db:
-        db.execute("UPDATE messages SET created_at = created_at - ?", (TWO_DAYS,))
-        db.execute("UPDATE events SET at = at - ?", (TWO_DAYS,))
-        db.execute("UPDATE webhook_deliveries SET created_at = created_at - ?", (TWO_DAYS,))
-        db.execute("UPDATE webhook_attempts SET at = at - ?", (TWO_DAYS,))
-    (last_message,) = db.execute("SELECT MAX(id) FROM messages").fetchone()
-    (last_event,) = db.execute("SELECT MAX(id) FROM events").fetchone()
-    db.close()
-    return int(last_message), int(last_event)
+    run_sql(db_path, "UPDATE messages SET created_at = created_at - ?", (TWO_DAYS,))
+    run_sql(db_path, "UPDATE events SET at = at - ?", (TWO_DAYS,))
+    run_sql(db_path, "UPDATE webhook_deliveries SET created_at = created_at - ?", (TWO_DAYS,))
+    run_sql(db_path, "UPDATE webhook_attempts SET at = at - ?", (TWO_DAYS,))
+    return count(db_path, "SELECT MAX(id) FROM messages"), count(
+        db_path, "SELECT MAX(id) FROM events"
+    )
 
 
 def count(db_path: str, sql: str) -> int:
-    db = sqlite3.connect(db_path)
-    try:
-        (n,) = db.execute(sql).fetchone()
-        return int(n)
-    finally:
-        db.close()
+    [(n,)] = run_sql(db_path, sql)
+    return int(n)
 
 
 @pytest.mark.timeout(120)
@@ -118,10 +111,9 @@ async def test_retention_1_day_prunes_older_history_within_a_minute_and_sse_resu
     assert count(db_path, "SELECT COUNT(*) FROM webhook_deliveries WHERE created_at < "
                           f"{time.time() - 86400}") <= 1
     # --- SSE resume from an event id that was pruned: exactly the events after it
-    db = sqlite3.connect(db_path)
-    stored_after = [r[0] for r in db.execute(
-        "SELECT id FROM events WHERE org = 'default' AND id > ? ORDER BY id", (newest_old_event - 1,))]
-    db.close()
+    stored_after = [r[0] for r in run_sql(
+        db_path, "SELECT id FROM events WHERE org = 'default' AND id > ? ORDER BY id",
+        (newest_old_event - 1,))]
     headers = {**relay.headers(), "Last-Event-ID": str(newest_old_event - 1)}
     async with relay.http.get("/api/v1/events", headers=headers) as resp:
         replayed = await read_events(resp, len(stored_after))
@@ -143,7 +135,9 @@ async def test_pruning_walks_in_small_batches_and_keeps_pending_deliveries_event
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retention_module, "BATCH", 7)
-    store = Store(str(tmp_path / "relayd.db"), payloads=EVENT_PAYLOADS, retention_days=1)
+    store = Store(
+        str(tmp_path / "relayd.db"), url=storage_url(), payloads=EVENT_PAYLOADS, retention_days=1
+    )
     await store.open()
     try:
         old = time.time() - TWO_DAYS
@@ -169,14 +163,14 @@ async def test_pruning_walks_in_small_batches_and_keeps_pending_deliveries_event
         counts = await store.pruner.prune()
         remaining = [r["id"] for r in await store.db.fetchall("SELECT id FROM events ORDER BY id")]
         messages = [r["id"] for r in await store.db.fetchall("SELECT id FROM messages")]
-        next_message = await store.db.write(lambda tx: tx.execute(
+        next_message = await store.db.write(lambda tx: tx.insert(
             "INSERT INTO messages (org, direction, peer, text, encoding, status, created_at) "
-            "VALUES ('default', 'in', 'p', 'x', 'gsm7', 'received', 0)").lastrowid)
+            "VALUES ('default', 'in', 'p', 'x', 'gsm7', 'received', 0)"))
     finally:
         await store.close()
     assert counts["events"] == 29  # ids 1..29; 30 on is needed by the pending delivery
     assert remaining == list(range(30, 42))
     assert counts["webhook_deliveries"] == 0
-    # Every message was old: the newest stays, so SQLite never hands out an old id again.
+    # Every message was old: the newest stays, so no old id is ever handed out again.
     assert counts["messages"] == 2 and messages == [3] and next_message == 4
     assert store.db.commits - commits >= 40 // 7  # one small write op after another

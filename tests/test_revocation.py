@@ -10,6 +10,7 @@ from pathlib import Path
 from relayd.auth import REVISION_CHECK_SECONDS
 from relayd.config import Config
 from tests.conftest import RelayClient
+from tests.support.postgres import storage_toml
 
 # a key used on each surface that checks API keys: native, seed-004, the 3rd-party API
 SURFACES = ("/api/v1/messages", "/messages/default", "/api/3rdparty/v1/devices")
@@ -40,7 +41,7 @@ async def test_a_key_revoked_by_the_cli_on_the_same_file_is_refused_within_a_sec
     key_id = await _key_id(relay, secret)
     assert (await relay.call("GET", "/api/v1/messages", key=secret))[0] == 200
     toml = tmp_path / "relayd.toml"
-    toml.write_text(f'[storage]\npath = "{config.storage.path}"\n')
+    toml.write_text(storage_toml(config.storage.path))
     revoked = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "relayd", "keys", "revoke", str(key_id), "--config", str(toml)],

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.daemon import clean_env, free_port, http_get, relayd_command, write_config
+from tests.support.postgres import run_sql
 
 
 def post_json(url: str, key: str, body: dict[str, object]) -> dict[str, object]:
@@ -60,8 +61,7 @@ def test_sigterm_finishes_the_in_flight_send_and_exits_cleanly(tmp_path: Path) -
     assert took < 10
     assert "Traceback" not in output
     # The send that was on air when SIGTERM came finished as sent, not torn.
-    import sqlite3
-
-    db = sqlite3.connect(tmp_path / "state" / "relayd.db")
-    (status,) = db.execute("SELECT status FROM messages WHERE id = ?", (sent["id"],)).fetchone()
+    [(status,)] = run_sql(
+        tmp_path / "state" / "relayd.db", "SELECT status FROM messages WHERE id = ?", (sent["id"],)
+    )
     assert status in ("sent", "delivered"), output

@@ -19,12 +19,22 @@ from pathlib import Path
 
 from relayd.api.presenters import EVENT_PAYLOADS, message_json
 from relayd.store import ApiKey, EventPayloads, MessageRow, NewMessage, Store
+from tests.support.postgres import another_storage_url, storage_url
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = ROOT / "relayd" / "store"
 # The adapter and what only it may use: nothing outside relayd/store/ imports these.
-ADAPTER_MODULES = {"sqlite3", "aiosqlite", "relayd.store.db", "relayd.store.schema"}
-ADAPTER_NAMES = {"Database", "Tx"}
+ADAPTER_MODULES = {
+    "sqlite3",
+    "aiosqlite",
+    "asyncpg",
+    "relayd.store.db",
+    "relayd.store.pg",
+    "relayd.store.pgsql",
+    "relayd.store.writer",
+    "relayd.store.schema",
+}
+ADAPTER_NAMES = {"Database", "Tx", "PgDatabase", "PgTx"}
 SQL = re.compile(
     r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)"
     r"|PRAGMA\s+\w+)\b",
@@ -209,8 +219,10 @@ async def _first_event_of_a_send(store: Store) -> tuple[MessageRow, dict[str, ob
 async def test_a_stored_message_s_event_carries_the_payload_the_composition_root_hands_in(
     tmp_path: Path,
 ) -> None:
-    row, data = await _first_event_of_a_send(Store(str(tmp_path / "a.db"), payloads=EVENT_PAYLOADS))
+    first = Store(str(tmp_path / "a.db"), url=storage_url(), payloads=EVENT_PAYLOADS)
+    row, data = await _first_event_of_a_send(first)
     assert data == message_json(row)  # the API's JSON of the message, written in its transaction
     other = EventPayloads(message=lambda r: {"only": r.id}, call=lambda c: {})
-    row, data = await _first_event_of_a_send(Store(str(tmp_path / "b.db"), payloads=other))
+    second = Store(str(tmp_path / "b.db"), url=another_storage_url(), payloads=other)
+    row, data = await _first_event_of_a_send(second)
     assert data == {"only": row.id}

@@ -25,6 +25,7 @@ from relayd.__main__ import main
 from relayd.app import create_app
 from relayd.config import Config
 from tests.support.daemon import RelaydProcess, free_port
+from tests.support.postgres import storage_toml
 
 LAN = "192.0.2.10"  # TEST-NET-1: never connected to
 HOST = "relaybox"
@@ -138,7 +139,7 @@ async def test_ca_pem_is_404_without_tls(config: Config) -> None:
 
 def test_tls_init_command_makes_the_ca_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "relayd.toml"
-    path.write_text(f'[storage]\npath = "{tmp_path / "state" / "relayd.db"}"\n')
+    path.write_text(storage_toml(tmp_path / "state" / "relayd.db"))
     assert main(["tls", "init", "--config", str(path), "--name", "gw.example.lan"]) == 0
     out = capsys.readouterr().out
     assert "gw.example.lan" in out and "CA SHA-256" in out
@@ -152,7 +153,7 @@ def test_relayd_run_serves_https_and_plain_http_for_loopback(tmp_path: Path) -> 
     config = tmp_path / "relayd.toml"
     config.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\ntls = "auto"\nhttp_port = {plain}\n'
-        f'drain_seconds = 1.0\n\n[storage]\npath = "{tmp_path / "state" / "relayd.db"}"\n\n'
+        f'drain_seconds = 1.0\n\n{storage_toml(tmp_path / "state" / "relayd.db")}\n'
         '[mdns]\nbackend = "off"\n'
     )
     daemon = RelaydProcess(tmp_path, config, plain)  # polls /health on the plain port

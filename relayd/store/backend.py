@@ -1,22 +1,31 @@
-"""What the repositories need of a database: the adapter contract (SQLite today, `db.py`).
+"""What the repositories need of a database: the adapter contract.
 
-Repositories hold their SQL and run it through these protocols only, so a second adapter
-(PostgreSQL, issue 13) can stand behind the same repositories. What an adapter must keep:
+Repositories hold their SQL and run it through these protocols only; two adapters stand
+behind them: SQLite (`db.py`) and PostgreSQL (`pg.py`, asyncpg), with the group-committing
+writer of `writer.py` in common. What an adapter must keep:
 - `write(op)` runs `op` in a transaction and returns only once that transaction is durable;
   the events `op` appended are handed to the commit listeners after the commit, in order.
 - Placeholders are `?` (positional) or `:name` (named), as the repositories write them.
 - Rows are read by column name (`row["id"]`) or position (`row[0]`).
 - A broken constraint raises `ConstraintViolated`, and only that statement is undone.
-- `Transaction.insert` gives a new row's `id` (SQLite: `lastrowid`; PostgreSQL would add
+- `Transaction.insert` gives a new row's `id` (SQLite: `lastrowid`; PostgreSQL adds
   `RETURNING id`), so the repositories' INSERTs stay the same for both.
-- `notify(channel, payload)` reaches every `listen(channel, ...)` callback of every relay on
-  the same database, in each one's event loop, after what was committed before the call is
-  visible (PostgreSQL: NOTIFY/LISTEN; SQLite: the relays of this process on the same file).
-- `dialect` names the few statements that differ (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
-The SQL itself is portable where it could be (`ON CONFLICT`, no `OR IGNORE`); what is not is
-named in the repository that uses it (`json_each` and `randomblob` in webhooks.py, the
-two-argument `MAX` in cursors.py, the `SUM` of a comparison in repo.py, `rowid` in
-retention.py, `PRAGMA data_version` in keys.py).
+The repositories' SQL is one portable text for both dialects:
+- `ON CONFLICT` upserts, no `OR IGNORE`/`OR REPLACE`; in `DO UPDATE SET` the old row's
+  columns are named with their table (`orgs.secret_hash`: PostgreSQL finds a bare name
+  ambiguous beside `excluded.`);
+- a parameter that may be NULL on its own is typed (`CAST(? AS TEXT) IS NULL`);
+- no `IN ()` with an empty list (`webhooks.not_in`), no SQLite functions: a larger of two
+  values is a `CASE`, a count of matches `SUM(CASE WHEN … THEN 1 ELSE 0 END)`, JSON and
+  random ids are made in Python (webhooks.py), rows are walked by `id`, never `rowid`
+  (retention.py), and the key cache follows a counter row (`revisions`, keys.py), not
+  `PRAGMA data_version`;
+- schema.py's MIGRATIONS stay in the portable DDL subset that pgsql.ddl() translates.
+`dialect` ("sqlite" or "postgresql") is there for a statement that must differ: the fleet's
+claims and takeovers (fleet.py) lock with `FOR UPDATE SKIP LOCKED` on PostgreSQL only.
+`notify(channel, payload)` reaches every `listen(channel, ...)` callback of every relay on the
+same database, in each one's event loop, after what was committed before the call is visible
+(PostgreSQL: NOTIFY/LISTEN; SQLite: the relays of this process on the same file; notify.py).
 """
 
 from __future__ import annotations
@@ -64,7 +73,7 @@ class Transaction(Protocol):
 class Backend(Protocol):
     """A database as the repositories use it."""
 
-    dialect: str  # "sqlite" | "postgresql"
+    dialect: str  # "sqlite" or "postgresql": for the few statements written per dialect
     commits: int  # transactions committed since open
     writes: int  # write ops in them
 

@@ -13,18 +13,23 @@ SQLite's semantics kept on PostgreSQL:
   anything, rolling back to the op's savepoint is exactly that; after, the op is run
   again from the start with a savepoint around each of its writes (rare: the only op
   that catches `ConstraintViolated` does so at its first statement);
-- `Transaction.insert` adds `RETURNING id`; `rowcount` comes from the command tag.
+- `Transaction.insert` adds `RETURNING id`; `rowcount` comes from the command tag;
+- PostgreSQL's text cannot hold NUL (U+0000), which SQLite's can: a write of such a text
+  is refused as bad input (`InvalidField`, code `invalid_text`: a 422, nothing stored), and
+  a read looking one up finds nothing, as no stored text can equal it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
+from relayd.exceptions import InvalidField
 from relayd.store.backend import ConstraintViolated, Params
 from relayd.store.notify import PgChannels
 from relayd.store.pgsql import ddl, is_query, rowcount, translate
@@ -39,6 +44,15 @@ POOL_SIZE = 4  # reader connections
 STATEMENT_CACHE = 1024  # prepared statements kept per connection
 MIGRATION_LOCK = 0x72656C6179  # pg_advisory_xact_lock key: relays starting together migrate once
 VERSION_TABLE = "relayd_schema"
+
+
+def _holds_nul(args: Sequence[Any]) -> bool:
+    return any(isinstance(arg, str) and "\x00" in arg for arg in args)
+
+
+def _refuse_nul() -> InvalidField:
+    message = "a text with a NUL character (U+0000) cannot be stored"
+    return InvalidField(None, message, "invalid_text")
 
 
 class _NeedsCare(BaseException):
@@ -101,12 +115,16 @@ class PgTx:
     def execute(self, sql: str, params: Params = ()) -> PgCursor:
         """Run one statement inside the batch's transaction."""
         statement = translate(sql)
+        args = statement.args(params)
         query = is_query(sql)
+        writes = not query or "RETURNING" in sql.upper()
+        if _holds_nul(args):
+            if writes:
+                raise _refuse_nul()
+            return PgCursor([], 0)
         rows, count = self._guarded(
-            lambda savepoint: _statement(
-                self._db.conn, statement.text, statement.args(params), query, savepoint
-            ),
-            writes=not query or "RETURNING" in sql.upper(),
+            lambda savepoint: _statement(self._db.conn, statement.text, args, query, savepoint),
+            writes=writes,
         )
         return PgCursor(rows, count)
 
@@ -119,6 +137,8 @@ class PgTx:
         """Run one statement for each parameter set, inside the batch's transaction."""
         statement = translate(sql)
         args = [statement.args(params) for params in rows]
+        if any(_holds_nul(row) for row in args):
+            raise _refuse_nul()
         if args:
             self._guarded(lambda savepoint: self._many(statement.text, args, savepoint), True)
 
@@ -196,6 +216,8 @@ class PgDatabase(PgChannels, GroupWriter):
 
     async def open(self) -> None:
         """Connect, bring the schema up to date, open the readers."""
+        where = urllib.parse.urlsplit(self.url)
+        _LOGGER.info("Database: PostgreSQL at %s%s", where.hostname or "", where.path)
         await self._in_writer(self._open_writer)
         self._pool = await asyncpg.create_pool(
             self.url, min_size=1, max_size=POOL_SIZE, statement_cache_size=STATEMENT_CACHE
@@ -233,7 +255,10 @@ class PgDatabase(PgChannels, GroupWriter):
         """Read rows on a pooled connection."""
         assert self._pool is not None, "database is not open"
         statement = translate(sql)
-        rows: list[Record] = await self._pool.fetch(statement.text, *statement.args(params))
+        args = statement.args(params)
+        if _holds_nul(args):
+            return []
+        rows: list[Record] = await self._pool.fetch(statement.text, *args)
         return rows
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Record | None:

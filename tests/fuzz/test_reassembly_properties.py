@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from relayd.api.presenters import EVENT_PAYLOADS
 from relayd.store import Store
 from relayd.store.records import MessageRow
+from tests.support.postgres import another_storage_url
 
 PART_TEXTS = st.lists(st.text(max_size=20), min_size=2, max_size=6)
 
@@ -23,7 +24,7 @@ PART_TEXTS = st.lists(st.text(max_size=20), min_size=2, max_size=6)
 async def _deliver(parts: list[tuple[int, int, str]], reference: int) -> list[MessageRow | None]:
     """Store each (seq, total, text) as a part from one sender; return what came out, in order."""
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(str(Path(tmp) / "relayd.db"), payloads=EVENT_PAYLOADS)
+        store = Store(str(Path(tmp) / "relayd.db"), url=another_storage_url(), payloads=EVENT_PAYLOADS)
         await store.open()
         try:
             out: list[MessageRow | None] = []

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.postgres import storage_toml
+
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
@@ -39,14 +41,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(directory: Path, port: int, extra: str = "", host: str = "127.0.0.1") -> Path:
-    """A minimal relayd.toml in `directory`: loopback, `port`, database under state/, no mDNS."""
+def write_config(
+    directory: Path, port: int, extra: str = "", host: str = "127.0.0.1", url: str | None = None
+) -> Path:
+    """A minimal relayd.toml in `directory`: loopback, `port`, database under state/ (or the
+    test's PostgreSQL database, or `url`), no mDNS."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "relayd.toml"
     db = directory / "state" / "relayd.db"
     path.write_text(
         f'[server]\nhost = "{host}"\nport = {port}\ndrain_seconds = 2.0\n\n'
-        f'[storage]\npath = "{db}"\n\n'
+        f"{storage_toml(db, url)}\n"
         f'[mdns]\nbackend = "off"\n\n{extra}',
         encoding="utf-8",
     )
@@ -105,10 +110,11 @@ class RelaydProcess:
         extra_config: str = "",
         log_level: str = "INFO",
         run_args: tuple[str, ...] = (),
+        storage_url: str | None = None,
     ) -> RelaydProcess:
         """Write a config with a free port in `directory`; nothing is started yet."""
         port = free_port()
-        config = write_config(directory, port, extra_config)
+        config = write_config(directory, port, extra_config, url=storage_url)
         return cls(directory, config, port, log_level=log_level, run_args=run_args)
 
     # --- paths ----------------------------------------------------------------------
