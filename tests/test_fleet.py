@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from modem.simulator import ModemSimulator
+from relayd.api.models import SimList
 from relayd.bridges.modem import ModemBackend
 from relayd.config import Config, ModemConfig
 from relayd.fleet import NODE_ID_FILE, node_id_of
@@ -103,6 +104,7 @@ async def test_every_relay_lists_the_fleets_sims_with_their_node(fleet: Fleet) -
                 _, body = await relay.call("GET", "/api/v1/sims")
                 by_name = {s["name"]: s for s in body["sims"]}
         assert (by_name["m0"]["node"], by_name["m1"]["node"]) == ("node-0", "node-1")
+        SimList.model_validate(body)  # the shape the OpenAPI document gives
 
 
 async def test_a_send_for_another_relays_sim_is_accepted_and_goes_out_there(
