@@ -44,7 +44,10 @@ async def on_air(fleet: Fleet, total: int, timeout: float = 600) -> None:
 
 
 async def throughput(url: str, relays: int, delay: float, per_relay: int) -> dict[str, Any]:
-    """K relays, K * per_relay sends across their APIs: on-air rate against K / delay."""
+    """K relays, K * per_relay sends across their APIs: on-air rate against K / delay.
+
+    An empty `url` is one relay on its own SQLite file (no fleet), for comparison.
+    """
     with tempfile.TemporaryDirectory(prefix="relayd-fleet-bench-") as tmp:
         async with running_fleet(Path(tmp), url, relays, send_delay=delay) as fleet:
             total = relays * per_relay
@@ -137,6 +140,10 @@ async def main() -> None:
     from tests.support.postgres import running_cluster
 
     results: list[dict[str, Any]] = []
+    # The same single relay on its SQLite file (url ""), in the same sitting, to compare.
+    baseline = await throughput("", 1, args.delay, args.per_relay)
+    baseline["relays"] = "1 (SQLite, no fleet)"
+    results.append(baseline)
     with running_cluster(durable=True) as cluster:
         for relays in args.relays:
             results.append(
