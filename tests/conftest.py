@@ -23,7 +23,7 @@ from relayd.app import create_app
 from relayd.bridges.base import SimBackend
 from relayd.config import Config
 from relayd.relay import Relay
-from tests.support.postgres import STORE, Cluster, running_cluster, storage_url
+from tests.support.postgres import STORE, Cluster, running_cluster
 from tests.support.secret_log import LEDGER, MaskedFileHandler, admin_keys, relayd_logs
 
 
@@ -132,7 +132,7 @@ def config(tmp_path: Path) -> Config:
     """A config on a temporary database, no modems."""
     cfg = Config()
     cfg.storage.path = str(tmp_path / "state" / "relayd.db")
-    cfg.storage.url = storage_url()
+    cfg.storage.url = STORE.bind(cfg.storage.path)
     cfg.server.drain_seconds = 2.0
     return cfg
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from relayd.api.presenters import EVENT_PAYLOADS
+from relayd.exceptions import InvalidField
 from relayd.store import EventRow, Store
 from relayd.store.backend import Backend, ConstraintViolated, Transaction
 from relayd.store.rows import emit
@@ -199,3 +200,21 @@ async def test_named_placeholders_may_repeat_and_executemany_writes_every_row(
     await db.write(op)
     rows = await db.fetchall("SELECT key_id, name, last_id FROM poll_cursors ORDER BY key_id, name")
     assert [tuple(r) for r in rows] == [(1, "a", 105), (1, "b", 107), (2, "a", 9)]
+
+
+async def test_a_text_with_nul_is_kept_by_sqlite_and_refused_whole_by_postgresql(
+    db: Backend,
+) -> None:
+    def op(tx: Transaction) -> None:
+        add_org(tx, "before")
+        add_org(tx, "a\x00b")
+
+    if db.dialect == "sqlite":
+        await db.write(op)
+        assert await orgs(db) == ["a\x00b", "before"]
+        return
+    with pytest.raises(InvalidField) as refused:
+        await db.write(op)
+    assert refused.value.code == "invalid_text" and "NUL" in refused.value.message
+    assert await orgs(db) == []  # nothing of the op is stored
+    assert await db.fetchone("SELECT id FROM orgs WHERE id = ?", ("a\x00b",)) is None

@@ -13,7 +13,10 @@ SQLite's semantics kept on PostgreSQL:
   anything, rolling back to the op's savepoint is exactly that; after, the op is run
   again from the start with a savepoint around each of its writes (rare: the only op
   that catches `ConstraintViolated` does so at its first statement);
-- `Transaction.insert` adds `RETURNING id`; `rowcount` comes from the command tag.
+- `Transaction.insert` adds `RETURNING id`; `rowcount` comes from the command tag;
+- PostgreSQL's text cannot hold NUL (U+0000), which SQLite's can: a write of such a text
+  is refused as bad input (`InvalidField`, code `invalid_text`: a 422, nothing stored), and
+  a read looking one up finds nothing, as no stored text can equal it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
+from relayd.exceptions import InvalidField
 from relayd.store.backend import ConstraintViolated, Params
 from relayd.store.notify import PgChannels
 from relayd.store.pgsql import ddl, is_query, rowcount, translate
@@ -40,6 +44,15 @@ POOL_SIZE = 4  # reader connections
 STATEMENT_CACHE = 1024  # prepared statements kept per connection
 MIGRATION_LOCK = 0x72656C6179  # pg_advisory_xact_lock key: relays starting together migrate once
 VERSION_TABLE = "relayd_schema"
+
+
+def _holds_nul(args: Sequence[Any]) -> bool:
+    return any(isinstance(arg, str) and "\x00" in arg for arg in args)
+
+
+def _refuse_nul() -> InvalidField:
+    message = "a text with a NUL character (U+0000) cannot be stored"
+    return InvalidField(None, message, "invalid_text")
 
 
 class _NeedsCare(BaseException):
@@ -68,26 +81,22 @@ class PgCursor:
         return self._rows
 
 
-async def _statement(
-    conn: Any, text: str, args: Sequence[Any], query: bool, savepoint: bool
-) -> tuple[list[Record], int]:
-    if savepoint:
-        await conn.execute("SAVEPOINT relayd_statement")
+async def _in_savepoint(
+    conn: Any, work: Callable[[], Coroutine[Any, Any, T]], savepoint: bool
+) -> T:
+    """Run `work`; with `savepoint`, a broken constraint undoes only what `work` wrote."""
+    if not savepoint:
+        return await work()
+    await conn.execute("SAVEPOINT relayd_statement")
     try:
-        if query:
-            rows = await conn.fetch(text, *args)
-            count = len(rows)
-        else:
-            rows, count = [], rowcount(await conn.execute(text, *args))
+        result = await work()
     except asyncpg.IntegrityConstraintViolationError:
-        if savepoint:
-            await conn.execute(
-                "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
-            )
+        await conn.execute(
+            "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
+        )
         raise
-    if savepoint:
-        await conn.execute("RELEASE SAVEPOINT relayd_statement")
-    return rows, count
+    await conn.execute("RELEASE SAVEPOINT relayd_statement")
+    return result
 
 
 class PgTx:
@@ -102,14 +111,22 @@ class PgTx:
     def execute(self, sql: str, params: Params = ()) -> PgCursor:
         """Run one statement inside the batch's transaction."""
         statement = translate(sql)
+        args = statement.args(params)
         query = is_query(sql)
-        rows, count = self._guarded(
-            lambda savepoint: _statement(
-                self._db.conn, statement.text, statement.args(params), query, savepoint
-            ),
-            writes=not query or "RETURNING" in sql.upper(),
-        )
-        return PgCursor(rows, count)
+        writes = not query or "RETURNING" in sql.upper()
+        if _holds_nul(args):
+            if writes:
+                raise _refuse_nul()
+            return PgCursor([], 0)
+        conn = self._db.conn
+
+        async def run() -> PgCursor:
+            if query:
+                rows = await conn.fetch(statement.text, *args)
+                return PgCursor(rows, len(rows))
+            return PgCursor([], rowcount(await conn.execute(statement.text, *args)))
+
+        return self._guarded(run, writes)
 
     def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run an INSERT of one row; its new `id`, or None when a conflict clause skipped it."""
@@ -120,28 +137,16 @@ class PgTx:
         """Run one statement for each parameter set, inside the batch's transaction."""
         statement = translate(sql)
         args = [statement.args(params) for params in rows]
+        if any(_holds_nul(row) for row in args):
+            raise _refuse_nul()
         if args:
-            self._guarded(lambda savepoint: self._many(statement.text, args, savepoint), True)
+            conn = self._db.conn
+            self._guarded(lambda: conn.executemany(statement.text, args), True)
 
-    async def _many(self, text: str, args: list[Sequence[Any]], savepoint: bool) -> None:
-        conn = self._db.conn
-        if not savepoint:
-            await conn.executemany(text, args)
-            return
-        await conn.execute("SAVEPOINT relayd_statement")
-        try:
-            await conn.executemany(text, args)
-        except asyncpg.IntegrityConstraintViolationError:
-            await conn.execute(
-                "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
-            )
-            raise
-        await conn.execute("RELEASE SAVEPOINT relayd_statement")
-
-    def _guarded(self, make: Any, writes: bool) -> Any:
+    def _guarded(self, work: Callable[[], Coroutine[Any, Any, T]], writes: bool) -> T:
         savepoint = self._careful and writes and self._changed
         try:
-            result = self._db.run(make(savepoint))
+            result = self._db.run(_in_savepoint(self._db.conn, work, savepoint))
         except asyncpg.IntegrityConstraintViolationError as exc:
             if not savepoint:
                 if self._changed:
@@ -236,7 +241,10 @@ class PgDatabase(PgChannels, GroupWriter):
         """Read rows on a pooled connection."""
         assert self._pool is not None, "database is not open"
         statement = translate(sql)
-        rows: list[Record] = await self._pool.fetch(statement.text, *statement.args(params))
+        args = statement.args(params)
+        if _holds_nul(args):
+            return []
+        rows: list[Record] = await self._pool.fetch(statement.text, *args)
         return rows
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> Record | None:

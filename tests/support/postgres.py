@@ -149,6 +149,22 @@ class Cluster:
         name = url.rsplit("/", 1)[1]
         self.run(self._admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
+    def drop_unused(self, urls: list[str]) -> list[str]:
+        """Drop those of `urls` no one is connected to; return the others (still in use)."""
+        names = {url.rsplit("/", 1)[1]: url for url in urls}
+        busy = {
+            row[0]
+            for row in self.run(
+                self._admin.fetch(
+                    "SELECT DISTINCT datname FROM pg_stat_activity WHERE datname = ANY($1)",
+                    list(names),
+                )
+            )
+        }
+        for name in set(names) - busy:
+            self.run(self._admin.execute(f"DROP DATABASE IF EXISTS {name}"))
+        return [names[name] for name in busy]
+
 
 @contextlib.contextmanager
 def running_cluster(*, durable: bool = False) -> Iterator[Cluster]:
@@ -165,44 +181,62 @@ def running_cluster(*, durable: bool = False) -> Iterator[Cluster]:
 # --- which store the suite runs on (`--store`): set by tests/conftest.py ---------------------
 
 class StoreChoice:
-    """The suite's backend and, with PostgreSQL, the current test's database (made lazily)."""
+    """The suite's backend and, with PostgreSQL, the current test's database (made lazily).
+
+    A database is dropped once nothing is connected to it any more: after its test, or, for
+    a relay of a module-scoped fixture (made during its first test), after the module.
+    """
 
     def __init__(self) -> None:
         self.cluster: Cluster | None = None
         self._url: str | None = None
-        self._more: list[str] = []
+        self._by_path: dict[str, str] = {}  # a relay's `[storage] path` -> its database
+        self._made: list[str] = []  # not dropped yet
 
-    def url(self) -> str:
-        """"" on SQLite; on PostgreSQL the current test's own database URL."""
+    def url(self, path: str | Path | None = None) -> str:
+        """"" on SQLite; on PostgreSQL the database of the relay whose `path` is given (when
+        one was bound to it), else the current test's own database."""
         if self.cluster is None:
             return ""
+        if path is not None and str(path) in self._by_path:
+            return self._by_path[str(path)]
         if self._url is None:
-            self._url = self.cluster.fresh_url()
+            self._url = self._fresh()
         return self._url
+
+    def bind(self, path: str | Path, url: str | None = None) -> str:
+        """Note that the relay with this `path` uses `url` (default: the test's database)."""
+        url = self.url() if url is None else url
+        if url:
+            self._by_path[str(path)] = url
+        return url
 
     def another(self) -> str:
         """"" on SQLite; on PostgreSQL one more database for this test (a second store)."""
-        if self.cluster is None:
-            return ""
+        return self._fresh() if self.cluster is not None else ""
+
+    def _fresh(self) -> str:
+        assert self.cluster is not None
         url = self.cluster.fresh_url()
-        self._more.append(url)
+        self._made.append(url)
         return url
 
     def end_test(self) -> None:
-        """Drop the test's databases, if it made any."""
-        urls = ([self._url] if self._url is not None else []) + self._more
-        self._url, self._more = None, []
-        if self.cluster is not None:
-            for url in urls:
-                self.cluster.drop(url)
+        """Drop every database no one uses any more; the next test gets a new one."""
+        self._url = None
+        if self.cluster is not None and self._made:
+            self._made = self.cluster.drop_unused(self._made)
+            kept = set(self._made)
+            self._by_path = {p: u for p, u in self._by_path.items() if u in kept}
 
 
 STORE = StoreChoice()
 
 
-def storage_url() -> str:
-    """The `[storage] url` the current test's relays use ("" on SQLite)."""
-    return STORE.url()
+def storage_url(path: str | Path | None = None) -> str:
+    """The `[storage] url` the current test's relays use ("" on SQLite); with `path`, the
+    database of the relay with that `[storage] path`."""
+    return STORE.url(path)
 
 
 def another_storage_url() -> str:
@@ -213,7 +247,7 @@ def another_storage_url() -> str:
 def run_sql(path: str | Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """One statement (repository placeholders) on the current test's database, committed:
     the SQLite file at `path`, or on PostgreSQL the test's database. Its rows, if any."""
-    url = storage_url()
+    url = storage_url(path)
     if not url:
         db = sqlite3.connect(path)
         try:
@@ -240,5 +274,5 @@ async def _pg_sql(url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
 def storage_toml(path: str | Path, url: str | None = None) -> str:
     """A `[storage]` table for a relayd config file: the path, and the URL on PostgreSQL
     (the current test's database, unless `url` is given)."""
-    url = storage_url() if url is None else url
+    url = STORE.bind(path, url)
     return f'[storage]\npath = "{path}"\n' + (f'url = "{url}"\n' if url else "")
