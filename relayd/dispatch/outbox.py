@@ -19,6 +19,7 @@ from relayd.store import Store
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_BACKOFF = 1.0  # seconds per attempt before a SIM that failed a message tries it again
+HANDOVER_TURNS = 3  # loop turns from the wake to the next send's first write (cycle, task)
 
 
 class Intake(Protocol):
@@ -247,7 +248,7 @@ class Outbox:
     async def _send(self, message: Pending, sim: SimBackend, lane: Lane) -> None:
         sim_id = sim.info.id
         resumed = message.resume_sim is not None
-        handed = False
+        handed = finished = False
         try:
             claimed = await self.store.messages.transition(
                 message.id,
@@ -290,13 +291,23 @@ class Outbox:
                 )
                 return
             lane.sent += 1
+            # The line is free once it answered: the next send need not wait for this commit
+            # (a crash before it leaves the row `sending`, which a restart fails as interrupted).
+            lane.finish(handed=True)
+            handed = finished = True
+            self.wake()
+            # Let the cycle start the lane's next send first: its `sending` commit and this
+            # `sent` one then share one group commit instead of queueing one behind the other.
+            for _ in range(HANDOVER_TURNS):
+                await asyncio.sleep(0)
             await self.store.messages.mark_sent(message.id, sim_id, receipt.references)
             _LOGGER.info(
                 "Message %d sent to %s via %s", message.id, mask_number(message.peer), sim_id
             )
         finally:
-            lane.finish(handed=handed)
-            self.wake()
+            if not finished:
+                lane.finish(handed=handed)
+                self.wake()
 
     async def _interrupt(self, message_ids: list[int]) -> None:
         if not message_ids:

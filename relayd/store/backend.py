@@ -10,9 +10,6 @@ writer of `writer.py` in common. What an adapter must keep:
 - A broken constraint raises `ConstraintViolated`, and only that statement is undone.
 - `Transaction.insert` gives a new row's `id` (SQLite: `lastrowid`; PostgreSQL adds
   `RETURNING id`), so the repositories' INSERTs stay the same for both.
-- `notify(channel, payload)` reaches every `listen(channel, ...)` callback of every relay on
-  the same database, in each one's event loop, after what was committed before the call is
-  visible (PostgreSQL: NOTIFY/LISTEN; SQLite: the relays of this process on the same file).
 The repositories' SQL is one portable text for both dialects:
 - `ON CONFLICT` upserts, no `OR IGNORE`/`OR REPLACE`; in `DO UPDATE SET` the old row's
   columns are named with their table (`orgs.secret_hash`: PostgreSQL finds a bare name
@@ -24,8 +21,12 @@ The repositories' SQL is one portable text for both dialects:
   (retention.py), and the key cache follows a counter row (`revisions`, keys.py), not
   `PRAGMA data_version`;
 - schema.py's MIGRATIONS stay in the portable DDL subset that pgsql.ddl() translates.
-`dialect` ("sqlite" or "postgresql") is there for a statement that must differ
-(`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+`dialect` ("sqlite" or "postgresql") is there for a statement that must differ: the fleet's
+claims and takeovers (fleet.py) and the webhook delivery leases (delivery_claims.py) lock
+with `FOR UPDATE SKIP LOCKED` on PostgreSQL only.
+`notify(channel, payload)` reaches every `listen(channel, ...)` callback of every relay on the
+same database, in each one's event loop, after what was committed before the call is visible
+(PostgreSQL: NOTIFY/LISTEN; SQLite: the relays of this process on the same file; notify.py).
 """
 
 from __future__ import annotations
