@@ -231,7 +231,7 @@ async def test_each_webhook_event_is_delivered_once_across_the_fleet(
     assert hits == Counter({r["msg_id"]: 1 for r in rows})  # each POSTed once, by one relay
 
 
-async def test_same_idempotency_key_sent_to_two_relays_at_once_makes_one_message(
+async def test_same_idempotency_key_sent_to_two_relays_at_once_makes_one_message_or_a_conflict(
     fleet: Fleet, http: aiohttp.ClientSession
 ) -> None:
     for round_ in range(10):
@@ -246,6 +246,16 @@ async def test_same_idempotency_key_sent_to_two_relays_at_once_makes_one_message
             "SELECT id FROM messages WHERE org = 'default' AND idempotency_key = $1", idem
         )
         assert [r["id"] for r in rows] == [b1["id"]]
+    # the same key with two different bodies at once: one is stored, the other refused
+    (s1, b1), (s2, b2) = await asyncio.gather(
+        send(http, fleet.base(1), fleet.key, "one body", "race-bodies"),
+        send(http, fleet.base(2), fleet.key, "another body", "race-bodies"),
+    )
+    assert sorted((s1, s2)) == [202, 422], (b1, b2)
+    refusal = b1 if s1 == 422 else b2
+    assert refusal["error"]["field"] == "idempotency_key"
+    rows = await fleet.rows("SELECT id FROM messages WHERE idempotency_key = 'race-bodies'")
+    assert len(rows) == 1
 
 
 async def test_a_keys_rate_limit_is_shared_by_the_relays(

@@ -22,7 +22,8 @@ The repositories' SQL is one portable text for both dialects:
   `PRAGMA data_version`;
 - schema.py's MIGRATIONS stay in the portable DDL subset that pgsql.ddl() translates.
 `dialect` ("sqlite" or "postgresql") is there for a statement that must differ: the fleet's
-claims and takeovers (fleet.py) lock with `FOR UPDATE SKIP LOCKED` on PostgreSQL only.
+claims and takeovers (fleet.py) and the webhook delivery leases (delivery_claims.py) lock
+with `FOR UPDATE SKIP LOCKED` on PostgreSQL only.
 `notify(channel, payload)` reaches every `listen(channel, ...)` callback of every relay on the
 same database, in each one's event loop, after what was committed before the call is visible
 (PostgreSQL: NOTIFY/LISTEN; SQLite: the relays of this process on the same file; notify.py).
