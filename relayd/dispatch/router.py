@@ -29,6 +29,7 @@ class Pending:
     attempts: int = 0
     exclude: set[str] = field(default_factory=set)
     resume_sim: str | None = None  # still `sending` on this SIM from before a restart
+    detail: str | None = None  # the status_detail stored for it (why it waits)
 
 
 def sim_matches(backend: SimBackend, wanted: str) -> bool:

@@ -17,6 +17,7 @@ from relayd.store.events import EventStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.phones import PhoneStore
+from relayd.store.plans import HealthRow, PlanStore, Usage
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
@@ -28,10 +29,12 @@ __all__ = [
     "Created",
     "EventPayloads",
     "EventRow",
+    "HealthRow",
     "IdempotencyConflict",
     "MessageRow",
     "NewMessage",
     "Store",
+    "Usage",
     "WriteStats",
 ]
 
@@ -65,6 +68,7 @@ class Store:
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
+        self.plans = PlanStore(self.db)  # per-SIM caps, send counters, health
 
     async def open(self) -> None:
         """Open the file, migrate, make sure the `default` org exists; start the retention runs."""
