@@ -106,6 +106,11 @@ class CapBook:
         self._set[sim] = PlanRow(sim, daily, monthly)
         self._any_caps = self._any_caps or bool(daily or monthly)
 
+    def stored(self, sim_id: str) -> tuple[int | None, int | None]:
+        """The caps the API set for a SIM (None: not set, the config's apply)."""
+        plan = self._set.get(sim_id)
+        return (plan.daily_cap, plan.monthly_cap) if plan is not None else (None, None)
+
     def limits(self, sim: SimBackend) -> tuple[int | None, int | None]:
         """(daily, monthly) caps of a SIM; None where it has none."""
         info = sim.info
