@@ -89,7 +89,7 @@ async def test_a_sim_failing_every_send_is_quarantined_the_burst_goes_out_on_the
 
     # m0 is fixed; after the (longer) back-off a probe goes out on it and it is back.
     bad.faults.cms_error = 0
-    until = second["data"]["health"]["until"]
+    await wait_until(second["data"]["health"]["until"])
     async with asyncio.timeout(20):
         while (await wait_message(relay, await send(relay, "probe 2"), "delivered"))["sim"] != "modem:m0":
             await asyncio.sleep(0.2)
