@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import ClientSession
+from mcp.client.stdio import stdio_client
 
 from modem.simulator import ModemSimulator
+from relayd.bridges.base import SendFailed
 from relayd.bridges.modem import ModemBackend
 from relayd.config import Config, ModemConfig
 from relayd.dispatch.caps import next_local_midnight
 from tests.conftest import RelayClient, RelayFactory
+from tests.test_compat_mcp import payload, server
+from tests.test_dispatch import ScriptedSim
 from tests.test_modem_e2e import fast_modem, wait_for, wait_message
 
 __all__ = ["fast_modem"]  # autouse: driver timeouts scaled down
@@ -192,3 +197,26 @@ async def test_patch_sim_caps_is_admin_only_checks_its_body_and_null_restores_th
     assert body["caps"]["monthly"]["limit"] == 40  # left out: unchanged
     status, body = await relay.call("PATCH", "/api/v1/sims/m0", json={"daily_cap": None})
     assert status == 200 and body["caps"]["daily"]["limit"] == 3  # the config's again
+
+
+async def test_mcp_list_sims_shows_each_sims_caps_and_health(
+    make_relay: RelayFactory, config: Config
+) -> None:
+    config.routing.quarantine_after = 1
+    config.routing.quarantine_backoff = 600
+    sim = ScriptedSim("m1", number="+15550001111")
+    sim.script = [SendFailed("cms_500", "network busy", transient=True, not_sent=True)]
+    relay = await make_relay([sim])
+    assert (await relay.call("PATCH", "/api/v1/sims/m1", json={"monthly_cap": 40}))[0] == 200
+    await send(relay, "fails once")
+    async with asyncio.timeout(10):
+        while (await sims_by_id(relay))["modem:m1"]["health"]["state"] != "quarantined":
+            await asyncio.sleep(0.02)
+    key = await relay.new_key(["read"])
+    async with stdio_client(server(relay, key)) as (read, write), ClientSession(read, write) as mcp:
+        await mcp.initialize()
+        [listed] = payload(await mcp.call_tool("list_sims", {}))["sims"]
+    assert listed["caps"]["monthly"] == {"limit": 40, "used": 0}  # not sent: not counted
+    assert listed["caps"]["daily"] == {"limit": None, "used": 0}
+    assert listed["health"]["state"] == "quarantined" and listed["health"]["failures"] == 1
+    assert listed["health"]["until"] is not None
