@@ -68,6 +68,8 @@ async def test_a_sim_failing_every_send_is_quarantined_the_burst_goes_out_on_the
     assert len(good.sent_messages()) == 12 and bad.sent_messages() == []
     quarantined = await wait_health(relay, "modem:m0", "quarantined")
     assert quarantined["failures"] == 3 and quarantined["until"] is not None
+    counts = {i: s["caps"]["daily"]["used"] for i, s in (await sims_by_id(relay)).items()}
+    assert counts == {"modem:m0": 0, "modem:m1": 12}  # a send that never went out is not counted
     # Three sends failed on m0, then it took no more of the burst (each went on via m1).
     failed_on_bad = [m for m in done if any("cms_500" in (h.get("error") or "") for h in m["history"])]
     assert len(failed_on_bad) == 3

@@ -99,8 +99,11 @@ class HealthBook:
 
     def wake_in(self) -> float | None:
         """Seconds until the next back-off ends (the outbox's timer), if any is waiting."""
-        ends = [r.until for r in self._sims.values() if r.until is not None and not r.probing]
-        return max(0.0, min(ends) - self.clock()) if ends else None
+        now = self.clock()
+        # Only ends still ahead: a back-off that is over waits for a SIM event, not a timer
+        # (a timer due now would spin while that SIM is offline or busy).
+        ends = [r.until for r in self._sims.values() if r.until is not None and r.until > now]
+        return min(ends) - now if ends else None
 
     async def succeeded(self, sim: SimBackend, probe: bool) -> None:
         """A send on the SIM went out."""
