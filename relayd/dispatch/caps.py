@@ -87,6 +87,7 @@ class CapBook:
         self._set: dict[str, PlanRow] = {}
         self._used: dict[tuple[str, str], int] = {}
         self._periods: tuple[str, str] = ("", "")
+        self._turn_at = 0.0  # when the current day's periods end (epoch seconds)
         self._any_caps = any(any(c) for c in (*self._modems.values(), self._phones))
 
     async def load(self) -> None:
@@ -95,10 +96,8 @@ class CapBook:
         self._any_caps = self._any_caps or any(
             p.daily_cap or p.monthly_cap for p in self._set.values()
         )
-        self._periods = periods_at(self.clock())
-        self._used = {
-            (u.sim, u.period): u.used for u in await self.plans.usage(self._periods)
-        }
+        periods = self._current()
+        self._used = {(u.sim, u.period): u.used for u in await self.plans.usage(periods)}
 
     async def set_caps(self, sim: str, daily: int | None, monthly: int | None) -> None:
         """Store a SIM's caps from the API (None: the config's default again)."""
@@ -140,7 +139,7 @@ class CapBook:
 
     def waiting_detail(self, sims: Sequence[SimBackend]) -> str | None:
         """Why a message that may use only `sims` waits, when every one is at a cap; else None."""
-        if not self._any_caps or not sims:
+        if not self._any_caps or not sims or any(self.room(s) for s in sims):
             return None
         reasons, turns = [], []
         for sim in sims:
@@ -193,9 +192,12 @@ class CapBook:
         return self.limits(sim) if self._any_caps else (None, None)
 
     def _current(self) -> tuple[str, str]:
-        periods = periods_at(self.clock())
-        if periods != self._periods:
-            # A new day (or month): the old counters stay in the store, not in memory.
-            self._periods = periods
-            self._used = {k: v for k, v in self._used.items() if k[1] in periods}
-        return periods
+        now = self.clock()
+        if self._turn_at <= now or now < self._turn_at - 86400 * 2:  # a day turned (or the
+            # clock was set back): the old counters stay in the store, not in memory.
+            periods = periods_at(now)
+            self._turn_at = next_local_midnight(now)
+            if periods != self._periods:
+                self._periods = periods
+                self._used = {k: v for k, v in self._used.items() if k[1] in periods}
+        return self._periods

@@ -262,6 +262,7 @@ class Outbox:
     def _start_send(self, message: Pending, sim: SimBackend, *, counted: bool = False) -> None:
         lane = self.lane(sim)
         lane.assign()
+        message.detail = None  # the claim clears the stored status_detail
         usage = None if counted else self.caps.reserve(sim)  # counted before a restart
         probe = self.health.assign(sim)
         task = asyncio.create_task(
