@@ -220,3 +220,13 @@ async def test_mcp_list_sims_shows_each_sims_caps_and_health(
     assert listed["caps"]["daily"] == {"limit": None, "used": 0}
     assert listed["health"]["state"] == "quarantined" and listed["health"]["failures"] == 1
     assert listed["health"]["until"] is not None
+
+
+async def test_patch_sim_by_slot_index_and_a_non_ascii_digit_is_404_not_500(
+    make_relay: RelayFactory,
+) -> None:
+    relay = await make_relay([ScriptedSim("p", slot=1)])
+    status, body = await relay.call("PATCH", "/api/v1/sims/1", json={"daily_cap": 3})
+    assert status == 200 and body["id"] == "modem:p" and body["caps"]["daily"]["limit"] == 3
+    status, body = await relay.call("PATCH", "/api/v1/sims/%C2%B9", json={"daily_cap": 3})  # '¹'
+    assert status == 404 and body["error"]["code"] == "not_found", body

@@ -37,7 +37,10 @@ def sim_matches(backend: SimBackend, wanted: str) -> bool:
     info = backend.info
     if wanted in (info.id, info.name) or (info.number and wanted == info.number):
         return True
-    return wanted.isdigit() and info.slot is not None and int(wanted) == info.slot
+    # ASCII digits only: '²'.isdigit() is True, and int('²') raises.
+    if not (wanted.isascii() and wanted.isdigit()) or info.slot is None:
+        return False
+    return int(wanted) == info.slot
 
 
 class Router:
