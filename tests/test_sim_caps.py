@@ -230,3 +230,14 @@ async def test_patch_sim_by_slot_index_and_a_non_ascii_digit_is_404_not_500(
     assert status == 200 and body["id"] == "modem:p" and body["caps"]["daily"]["limit"] == 3
     status, body = await relay.call("PATCH", "/api/v1/sims/%C2%B9", json={"daily_cap": 3})  # '¹'
     assert status == 404 and body["error"]["code"] == "not_found", body
+
+
+def test_counters_turn_at_local_midnight_and_the_month_on_the_first_december_to_january() -> None:
+    from relayd.dispatch.caps import next_month_start, periods_at
+
+    evening = dt.datetime(2026, 12, 31, 23, 59, 30).timestamp()  # local time of the relay
+    assert periods_at(evening) == ("d:2026-12-31", "m:2026-12")
+    assert next_local_midnight(evening) == next_month_start(evening)
+    assert periods_at(next_month_start(evening)) == ("d:2027-01-01", "m:2027-01")
+    mid_month = dt.datetime(2026, 6, 15, 12, 0).timestamp()
+    assert dt.datetime.fromtimestamp(next_month_start(mid_month)) == dt.datetime(2026, 7, 1)
