@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relayd.bridges.base import SimBackend
@@ -136,20 +136,6 @@ class CapBook:
     def active(self) -> bool:
         """Some SIM has a cap (else every check is free)."""
         return self._any_caps
-
-    def waiting_detail(self, sims: Sequence[SimBackend]) -> str | None:
-        """Why a message that may use only `sims` waits, when every one is at a cap; else None."""
-        if not self._any_caps or not sims or any(self.room(s) for s in sims):
-            return None
-        reasons, turns = [], []
-        for sim in sims:
-            blocked = self.status(sim).blocked()
-            if blocked is None:
-                return None
-            reasons.append(f"{sim.info.id} {blocked[0]}")
-            turns.append(blocked[1])
-        turn = local_iso(min(turns))
-        return f"waiting for a SIM cap to reset: {', '.join(reasons)} (next at {turn})"
 
     def room(self, sim: SimBackend) -> bool:
         """Whether the SIM may take another message now (cheap when it has no caps)."""

@@ -84,6 +84,15 @@ class HealthBook:
             return True
         return not record.probing and self.clock() >= record.until
 
+    def held_until(self, sim: SimBackend) -> float | None:
+        """When a quarantined SIM may take its probe (epoch seconds); None: it is not held."""
+        return None if self.allows(sim) else self._sims[sim.info.id].until
+
+    @property
+    def holding(self) -> bool:
+        """Some SIM is quarantined now."""
+        return any(r.until is not None for r in self._sims.values())
+
     def assign(self, sim: SimBackend) -> bool:
         """A send was given to the SIM; True when it is the probe of a quarantined SIM."""
         record = self._sims.get(sim.info.id)

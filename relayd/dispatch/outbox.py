@@ -15,6 +15,7 @@ from relayd.dispatch.health import HealthBook
 from relayd.dispatch.lane import Lane
 from relayd.dispatch.queue import PendingQueue
 from relayd.dispatch.router import Pending, Router, sim_matches
+from relayd.dispatch.waiting import waiting_detail
 from relayd.numbers import mask_number
 from relayd.store import Store, Usage
 
@@ -238,8 +239,9 @@ class Outbox:
     async def _say_why_waiting(
         self, org: str, org_sims: list[SimBackend], only: Pending | None = None
     ) -> None:
-        """Store `status_detail` on messages that wait because every SIM they may use is capped."""
-        if not self.caps.active:
+        """Store `status_detail` on messages that wait because every SIM they may use is
+        capped or quarantined (free when no SIM has a cap and none is quarantined)."""
+        if not (self.caps.active or self.health.holding):
             return
         details: dict[str | None, str | None] = {}
         changed: dict[str | None, list[int]] = {}
@@ -251,7 +253,7 @@ class Outbox:
                     for s in org_sims
                     if (sim_matches(s, wanted) if wanted else s.info.online)
                 ]
-                details[wanted] = self.caps.waiting_detail(usable)
+                details[wanted] = waiting_detail(self.caps, self.health, usable)
             detail = details[wanted]
             if detail is not None and detail != message.detail:
                 message.detail = detail

@@ -77,5 +77,11 @@ def test_a_sim_card_shows_its_daily_cap_used_and_then_its_quarantine(ui: Browser
     _, listed = relay.call("GET", "/api/v1/sims")
     [demo] = [s for s in listed["sims"] if s["id"] == "modem:demo"]
     assert demo["health"]["state"] == "quarantined" and demo["health"]["failures"] == 1
-    _, waiting = relay.call("GET", f"/api/v1/messages/{failing['id']}")
+    deadline = time.monotonic() + 10
+    while True:
+        _, waiting = relay.call("GET", f"/api/v1/messages/{failing['id']}")
+        if waiting["status_detail"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert waiting["status"] == "queued"  # waits for the probe, 10 minutes away
+    assert "modem:demo quarantined (failing sends) until" in waiting["status_detail"], waiting
