@@ -10,6 +10,7 @@ this process) with a fixed air time per SMS part. Figures:
 - relayd's CPU seconds and RSS growth per 1,000 messages (from /proc).
 
     .venv/bin/python bench/modem_throughput.py [--modems 1 2 4] [--delay 0.2] [--json]
+        [--daily-cap N]   # every modem gets a daily_cap above the burst: the cap checks run
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def run_case(modems: int, delay: float, per_modem: int, inbound: int) -> dict[str, Any]:
+async def run_case(
+    modems: int, delay: float, per_modem: int, inbound: int, daily_cap: int = 0
+) -> dict[str, Any]:
     """One relay with `modems` simulators: outbound burst, then inbound latency."""
     with tempfile.TemporaryDirectory(prefix="relayd-bench-") as tmp:
         root = Path(tmp)
@@ -59,8 +62,9 @@ async def run_case(modems: int, delay: float, per_modem: int, inbound: int) -> d
         ]
         for sim in sims:
             await sim.start()
+        cap = f"daily_cap = {daily_cap}\n" if daily_cap else ""
         blocks = "".join(
-            f'[[modem]]\nname = "m{i}"\nport = "{sim.link}"\ndelivery_reports = false\n\n'
+            f'[[modem]]\nname = "m{i}"\nport = "{sim.link}"\ndelivery_reports = false\n{cap}\n'
             for i, sim in enumerate(sims)
         )
         daemon = RelaydProcess.create(root, blocks + "[routing]\npolicy = \"least_busy\"\n")
@@ -162,10 +166,12 @@ async def main() -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="air time per SMS part (s)")
     parser.add_argument("--per-modem", type=int, default=50, help="messages per modem")
     parser.add_argument("--inbound", type=int, default=100, help="inbound SMS to time")
+    parser.add_argument("--daily-cap", type=int, default=0, help="each modem's daily_cap")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = [
-        await run_case(k, args.delay, args.per_modem, args.inbound) for k in args.modems
+        await run_case(k, args.delay, args.per_modem, args.inbound, args.daily_cap)
+        for k in args.modems
     ]
     if args.json:
         print(json.dumps(results, indent=2))

@@ -60,6 +60,8 @@ class ModemConfig(_Section):
     priority: int = 0
     rate_per_minute: float = Field(0, ge=0)  # 0: as fast as the modem takes them
     health_interval: float = Field(30.0, gt=0)
+    daily_cap: int = Field(0, ge=0)  # messages a local day; 0: no cap (the API's value wins)
+    monthly_cap: int = Field(0, ge=0)  # messages a calendar month; 0: no cap
 
     @field_validator("name")
     @classmethod
@@ -74,6 +76,8 @@ class PhonesConfig(_Section):
     allow_new_orgs: bool = False
     result_timeout: float = Field(600.0, gt=0)
     priority: int = 0  # of every phone SIM, against the modems' with policy = "priority"
+    daily_cap: int = Field(0, ge=0)  # of every phone SIM unless the API sets its own; 0: none
+    monthly_cap: int = Field(0, ge=0)
 
 
 class RoutingRule(_Section):
@@ -87,6 +91,10 @@ class RoutingConfig(_Section):
     sticky_replies: bool = True
     max_attempts: int = Field(3, ge=1)
     rule: list[RoutingRule] = []
+    quarantine_after: int = Field(5, ge=0)  # failed sends in a row that quarantine a SIM; 0: off
+    quarantine_rate: float = Field(0.0, ge=0, le=1)  # failed share of the window; 0: off
+    quarantine_window: int = Field(20, ge=1)  # the last this many sends of a SIM
+    quarantine_backoff: float = Field(60.0, gt=0)  # seconds before a probe; doubles on failure
 
 
 class SmsConfig(_Section):

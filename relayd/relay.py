@@ -21,8 +21,10 @@ from relayd.bridges.notify import PhoneNotifier
 from relayd.bridges.phone_hub import PhoneHub
 from relayd.config import Config
 from relayd.dispatch.calls import CallDispatcher
+from relayd.dispatch.caps import CapBook
 from relayd.dispatch.channels import ChannelOutbox
 from relayd.dispatch.claims import Claims
+from relayd.dispatch.health import HealthBook
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
@@ -62,8 +64,16 @@ class Relay:
         self.sims = SimRegistry(
             self.store, self.router, config.sms.multipart_wait, describe=sim_json
         )
-        self.outbox = Outbox(self.store, self.router, config.routing, self.sims.all)
+        self.outbox = Outbox(
+            self.store,
+            self.router,
+            config.routing,
+            self.sims.all,
+            caps=CapBook(self.store.plans, config),
+            health=HealthBook(self.store.plans, config.routing),
+        )
         self.sims.outbox = self.outbox
+        self.outbox.health.describe = self.sims.snapshot  # sim.quarantined reads like the API
         self.channels = ChannelOutbox(self.store, config.routing.max_attempts)
         if config.email.smtp_host:
             self.channels.register(SmtpSender(config.email))

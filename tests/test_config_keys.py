@@ -11,6 +11,7 @@ INFORMATIONAL with the reason. A key that is in neither fails, so a new key need
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 import shutil
@@ -611,6 +612,50 @@ async def check_phones_priority(env: Env) -> None:
     assert priorities == {7}  # both kinds; routing by it: tests/test_sim_contract.py
 
 
+async def capped_second_send(relay: RelayClient) -> str:
+    """Two sends: the first goes out, the second waits; its status_detail."""
+    _, first = await send(relay)
+    await message(relay, first["id"], "sent", "delivered")
+    _, second = await send(relay)
+    async with asyncio.timeout(10):
+        while not (body := (await relay.call("GET", f"/api/v1/messages/{second['id']}"))[1])[
+            "status_detail"
+        ]:
+            await asyncio.sleep(0.02)
+    assert body["status"] == "queued", body
+    detail: str = body["status_detail"]
+    return detail  # the default (no cap) sends both
+
+
+async def check_modem_daily_cap(env: Env) -> None:
+    relay, _, _ = await modem_relay(env, "daily_cap = 1\n")
+    assert "modem:m0 daily_cap 1 reached" in await capped_second_send(relay)
+
+
+async def check_modem_monthly_cap(env: Env) -> None:
+    relay, _, _ = await modem_relay(env, "monthly_cap = 1\n")
+    assert "modem:m0 monthly_cap 1 reached" in await capped_second_send(relay)
+
+
+async def _phone_cap(env: Env, key: str) -> str:
+    relay = await paired(env, f"[phones]\n{key} = 1\n")
+    phone = ScriptedPhone(str(relay.http.make_url("/")), "default", PHONE_SECRET)
+    await phone.start()
+    try:
+        await until(lambda: any(s.info.online for s in relay.relay.sims.all()))
+        return await capped_second_send(relay)
+    finally:
+        await phone.stop()
+
+
+async def check_phones_daily_cap(env: Env) -> None:
+    assert "daily_cap 1 reached" in await _phone_cap(env, "daily_cap")
+
+
+async def check_phones_monthly_cap(env: Env) -> None:
+    assert "monthly_cap 1 reached" in await _phone_cap(env, "monthly_cap")
+
+
 # --- [routing] ------------------------------------------------------------------------------
 
 
@@ -654,6 +699,55 @@ async def check_routing_max_attempts(env: Env) -> None:
     _, body = await send(relay)
     failed = await message(relay, body["id"], "failed", "sent")
     assert failed["status"] == "failed"  # the default 3 tries again and it goes out
+
+
+async def quarantined_after(env: Env, toml: str, script: list[bool]) -> dict[str, Any]:
+    """A SIM whose sends fail (True) or go out (False) as scripted; its health after them."""
+    from relayd.bridges.base import SendFailed
+
+    sim = ScriptedSim("a")
+    sim.script = [
+        SendFailed("cms_500", "busy", transient=True, not_sent=True) if bad else None
+        for bad in script
+    ]
+    relay = await env.relay(f"[routing]\nmax_attempts = 1\n{toml}", [sim])
+    for _ in script:
+        _, body = await send(relay)
+        await message(relay, body["id"], "failed", "sent")
+    _, sims = await relay.call("GET", "/api/v1/sims")
+    health: dict[str, Any] = sims["sims"][0]["health"]
+    return health
+
+
+async def check_routing_quarantine_after(env: Env) -> None:
+    health = await quarantined_after(env, "quarantine_after = 2\n", [True, True])
+    assert health["state"] == "quarantined"  # the default waits for 5 in a row
+
+
+async def check_routing_quarantine_rate(env: Env) -> None:
+    # 3 of the last 4 failed, never 5 in a row: the default (rate 0: off) keeps the SIM.
+    script = [True, False, True, True]
+    health = await quarantined_after(
+        env, "quarantine_rate = 0.5\nquarantine_window = 4\n", script
+    )
+    assert health["state"] == "quarantined"
+
+
+async def check_routing_quarantine_window(env: Env) -> None:
+    # The last 2 both failed: above 0.5. The default window (20 sends) has too few to judge.
+    script = [False, False, True, True]
+    health = await quarantined_after(
+        env, "quarantine_rate = 0.5\nquarantine_window = 2\nquarantine_after = 0\n", script
+    )
+    assert health["state"] == "quarantined"
+
+
+async def check_routing_quarantine_backoff(env: Env) -> None:
+    health = await quarantined_after(
+        env, "quarantine_after = 1\nquarantine_backoff = 3600\n", [True]
+    )
+    until = dt.datetime.fromisoformat(health["until"]).timestamp()
+    assert until - time.time() > 3000  # the default's back-off is 60 s
 
 
 async def check_routing_rule_prefix(env: Env) -> None:
@@ -1064,14 +1158,22 @@ CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "modem.priority": check_modem_priority,
     "modem.rate_per_minute": check_modem_rate_per_minute,
     "modem.health_interval": check_modem_health_interval,
+    "modem.daily_cap": check_modem_daily_cap,
+    "modem.monthly_cap": check_modem_monthly_cap,
     "phones.enabled": check_phones_enabled,
     "phones.allow_new_orgs": check_phones_allow_new_orgs,
     "phones.result_timeout": check_phones_result_timeout,
     "phones.priority": check_phones_priority,
+    "phones.daily_cap": check_phones_daily_cap,
+    "phones.monthly_cap": check_phones_monthly_cap,
     "routing.policy": check_routing_policy,
     "routing.failover": check_routing_failover,
     "routing.sticky_replies": check_routing_sticky_replies,
     "routing.max_attempts": check_routing_max_attempts,
+    "routing.quarantine_after": check_routing_quarantine_after,
+    "routing.quarantine_rate": check_routing_quarantine_rate,
+    "routing.quarantine_window": check_routing_quarantine_window,
+    "routing.quarantine_backoff": check_routing_quarantine_backoff,
     "routing.rule.prefix": check_routing_rule_prefix,
     "routing.rule.sim": check_routing_rule_sim,
     "sms.default_region": check_sms_default_region,

@@ -213,12 +213,46 @@ function simCard(sim, counts, offlineAt) {
       since ? `${sim.online ? "Online" : "Offline"} since ${shortTime(since)} (${ago(since)})` : sim.online ? "" : "Offline",
     ),
     sim.state_detail ? h("p", { class: "sim-detail" }, sim.state_detail) : null,
+    healthLine(sim.health),
+    capsList(sim.caps),
     h(
       "dl",
       { class: "sim-counts" },
       h("div", null, h("dt", null, "Queue"), h("dd", { class: "queue-depth" }, String(sim.queue_depth ?? 0))),
       h("div", null, h("dt", null, "Sent today"), h("dd", { class: "sent-today" }, String(counts.sent))),
       h("div", null, h("dt", null, "Received today"), h("dd", { class: "received-today" }, String(counts.received))),
+    ),
+  );
+}
+
+/** Quarantine (health-based routing): why the SIM takes no sends, and until when. */
+function healthLine(health) {
+  if (!health || health.state === "ok") return null;
+  const text =
+    health.state === "probing"
+      ? `Quarantined after ${plural(health.failures, "failed send")}: one probe send is out`
+      : `Quarantined after ${plural(health.failures, "failed send")}, until ${shortTime(health.until)}`;
+  return h("p", { class: "sim-health", dataset: { state: health.state }, title: fullTime(health.until) }, text);
+}
+
+/** Send caps: used of the limit today and this month (only the caps the SIM has). */
+function capsList(caps) {
+  if (!caps) return null;
+  const rows = [
+    ["daily", "Cap today", caps.daily],
+    ["monthly", "Cap this month", caps.monthly],
+  ].filter(([, , cap]) => cap && cap.limit !== null && cap.limit !== undefined);
+  if (!rows.length) return null;
+  return h(
+    "dl",
+    { class: "sim-caps" },
+    rows.map(([name, label, cap]) =>
+      h(
+        "div",
+        { class: ["cap", `cap-${name}`, cap.used >= cap.limit && "full"] },
+        h("dt", null, label),
+        h("dd", null, `${cap.used} / ${cap.limit}`),
+      ),
     ),
   );
 }

@@ -12,7 +12,9 @@ const EVENTS = [
   ["sms.delivered", "SMS delivered"],
   ["sms.failed", "SMS failed"],
   ["sms.queued", "SMS queued"],
-  ["sim.*", "SIM online, offline, changes"],
+  ["sim.quarantined", "SIM quarantined (its sends keep failing)"],
+  ["sim.recovered", "SIM back in the pool"],
+  ["sim.*", "SIM online, offline, changes, quarantine"],
 ];
 const LOG_PAGE = 20;
 

@@ -124,6 +124,11 @@ class Message(BaseModel):
     delivered_at: str | None
     received_at: str | None
     partial: bool
+    status_detail: str | None = Field(
+        None,
+        description="Why a `queued` message waits, e.g. every SIM it may use is at its "
+        "`daily_cap`/`monthly_cap` (names the caps and when the next turns); else null",
+    )
     history: list[HistoryEntry] | None = None
 
 
@@ -162,6 +167,38 @@ class ConversationList(BaseModel):
     conversations: list[Conversation]
 
 
+class CapCount(BaseModel):
+    """One cap of a SIM: `limit` null is no cap; `used` counts messages (a multipart once)."""
+
+    limit: int | None
+    used: int
+
+
+class SimCaps(BaseModel):
+    """A SIM's send caps; days and months of the relay's local time."""
+
+    daily: CapCount
+    monthly: CapCount
+    resets_at: str | None = Field(description="The next local midnight (the daily counter turns)")
+
+
+class SimHealthView(BaseModel):
+    """A SIM's health: `quarantined` takes no sends until `until`, then one probe (`probing`)."""
+
+    state: Literal["ok", "quarantined", "probing"]
+    until: str | None
+    failures: int = Field(description="Failed sends in a row")
+
+
+class SimPlanUpdate(BaseModel):
+    """PATCH /api/v1/sims/{id}: caps set here win over the config's; null: the config's again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_cap: int | None = Field(None, ge=0, le=10**9, description="Messages a day; 0: no cap")
+    monthly_cap: int | None = Field(None, ge=0, le=10**9, description="Messages a month; 0: none")
+
+
 class Sim(BaseModel):
     """A SIM (modem or phone slot)."""
 
@@ -181,6 +218,8 @@ class Sim(BaseModel):
     state: str
     state_detail: str | None
     queue_depth: int  # a SIM of another relay: as that relay last published it
+    caps: SimCaps | None = None
+    health: SimHealthView | None = None
     control_url: str | None = None
     node: str | None = None  # fleet mode: the relay that drives this SIM
 

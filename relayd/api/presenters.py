@@ -6,6 +6,8 @@ from typing import Any
 
 from relayd.api.models import SendResult
 from relayd.bridges.base import SimInfo
+from relayd.dispatch.caps import CapStatus
+from relayd.dispatch.health import SimHealth
 from relayd.sending import Accepted
 from relayd.store import ApiKey, CallRow, EventPayloads, MessageRow
 from relayd.timefmt import iso
@@ -21,9 +23,14 @@ __all__ = [
 ]
 
 
-def sim_json(info: SimInfo, queue_depth: int) -> dict[str, Any]:
-    """A SIM as GET /api/v1/sims shows it."""
-    return {
+def sim_json(
+    info: SimInfo,
+    queue_depth: int,
+    caps: CapStatus | None = None,
+    health: SimHealth | None = None,
+) -> dict[str, Any]:
+    """A SIM as GET /api/v1/sims shows it (with its caps and health where the relay has them)."""
+    data: dict[str, Any] = {
         "id": info.id,
         "kind": info.kind,
         "name": info.name,
@@ -41,6 +48,19 @@ def sim_json(info: SimInfo, queue_depth: int) -> dict[str, Any]:
         "state_detail": info.state_detail,
         "queue_depth": queue_depth,
     }
+    if caps is not None:
+        data["caps"] = {
+            "daily": {"limit": caps.daily.limit, "used": caps.daily.used},
+            "monthly": {"limit": caps.monthly.limit, "used": caps.monthly.used},
+            "resets_at": iso(caps.resets_at),
+        }
+    if health is not None:
+        data["health"] = {
+            "state": health.state,
+            "until": iso(health.until),
+            "failures": health.failures,
+        }
+    return data
 
 
 def send_results(accepted: Accepted) -> list[SendResult]:
@@ -81,6 +101,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "delivered_at": iso(row.delivered_at),
         "received_at": iso(row.received_at),
         "partial": row.partial,
+        "status_detail": row.status_detail,
     }
     if row.history is not None:
         data["history"] = [

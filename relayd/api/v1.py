@@ -28,7 +28,7 @@ from relayd.api.models import (
     SendResult,
     SimList,
 )
-from relayd.api.presenters import iso, message_json, send_results, sim_json
+from relayd.api.presenters import iso, message_json, send_results
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
 
@@ -200,7 +200,7 @@ async def list_sims(request: web.Request) -> web.Response:
     key = key_of(request)
     sims: list[dict[str, Any]] = []
     for backend in relay.sims.for_org(key.org):
-        data = sim_json(backend.info, relay.outbox.queue_depth(backend))
+        data = relay.sims.snapshot(backend)
         control = backend.info.extra.get("control_url")
         if control and key.has_scope("admin"):
             data["control_url"] = control

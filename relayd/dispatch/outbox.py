@@ -11,11 +11,14 @@ from typing import Protocol
 
 from relayd.bridges.base import OutboundSms, SendFailed, SimBackend
 from relayd.config import RoutingConfig
+from relayd.dispatch.caps import CapBook
+from relayd.dispatch.health import HealthBook
 from relayd.dispatch.lane import Lane
 from relayd.dispatch.queue import PendingQueue, pending_of
-from relayd.dispatch.router import Pending, Router
+from relayd.dispatch.router import Pending, Router, sim_matches
+from relayd.dispatch.waiting import waiting_detail
 from relayd.numbers import mask_number
-from relayd.store import Store
+from relayd.store import Store, Usage
 
 _LOGGER = logging.getLogger(__name__)
 RETRY_BACKOFF = 1.0  # seconds per attempt before a SIM that failed a message tries it again
@@ -45,8 +48,13 @@ class Outbox:
         router: Router,
         config: RoutingConfig,
         sims: Callable[[], list[SimBackend]],
+        *,
+        caps: CapBook,
+        health: HealthBook,
     ) -> None:
         self.store = store
+        self.caps = caps  # per-SIM daily/monthly send caps
+        self.health = health  # quarantine of failing SIMs
         self.router = router
         self.config = config
         self._sims = sims
@@ -63,6 +71,8 @@ class Outbox:
 
     async def start(self) -> None:
         """Load what is queued (and what a stop tore), settle torn sends, start dispatching."""
+        await self.caps.load()
+        await self.health.load()
         now = time.time()
         torn_elsewhere: list[int] = []
         node = self.intake.node if self.intake is not None else None
@@ -187,7 +197,12 @@ class Outbox:
         return self.lane(sim).load
 
     def _available(self, sim: SimBackend) -> bool:
-        return sim.info.online and self.lane(sim).ready(time.monotonic())
+        return (
+            sim.info.online
+            and self.lane(sim).ready(time.monotonic())
+            and self.caps.room(sim)
+            and self.health.allows(sim)
+        )
 
     async def _cycle(self) -> None:
         now = time.time()
@@ -207,17 +222,20 @@ class Outbox:
             owner = by_id.get(message.resume_sim or "")
             if owner is not None and owner.redelivers_by_id:
                 self._pending.discard(message.id)
-                self._start_send(message, owner)
+                self._start_send(message, owner, counted=True)
         by_org: dict[str, list[SimBackend]] = {}
         for backend in sims:
             by_org.setdefault(backend.info.org, []).append(backend)
         for org in self._pending.ready_orgs():
             org_sims = by_org.get(org, [])
             if not any(self._available(s) for s in org_sims):
+                await self._say_why_waiting(org, org_sims)
                 continue  # nothing can move: its backlog is not walked
             for message in self._pending.ready(org):
                 sim = self.router.choose(message, org_sims, self._available, self._load)
                 if sim is None:
+                    if message.sim_request:
+                        await self._say_why_waiting(org, org_sims, message)
                     continue
                 self._pending.discard(message.id)
                 self._start_send(message, sim)
@@ -230,6 +248,9 @@ class Outbox:
         if len(self._pending):
             tokens = (lane.wait_until(mono) for lane in self._lanes.values())
             delays += [at - mono for at in tokens if at is not None]
+            # A day turn resets the caps, a back-off's end lets a probe through.
+            turns = (self.caps.reset_in(), self.health.wake_in())
+            delays += [t for t in turns if t is not None]
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -238,14 +259,46 @@ class Outbox:
         if self.intake is not None:
             self.intake.want()
 
-    def _start_send(self, message: Pending, sim: SimBackend) -> None:
+    async def _say_why_waiting(
+        self, org: str, org_sims: list[SimBackend], only: Pending | None = None
+    ) -> None:
+        """Store `status_detail` on messages that wait because every SIM they may use is
+        capped or quarantined (free when no SIM has a cap and none is quarantined)."""
+        if not (self.caps.active or self.health.holding):
+            return
+        details: dict[str | None, str | None] = {}
+        changed: dict[str | None, list[int]] = {}
+        for message in [only] if only is not None else self._pending.ready(org):
+            wanted = message.sim_request
+            if wanted not in details:
+                usable = [
+                    s
+                    for s in org_sims
+                    if (sim_matches(s, wanted) if wanted else s.info.online)
+                ]
+                details[wanted] = waiting_detail(self.caps, self.health, usable)
+            detail = details[wanted]
+            if detail is not None and detail != message.detail:
+                message.detail = detail
+                changed.setdefault(detail, []).append(message.id)
+        for detail, ids in changed.items():
+            await self.store.messages.set_status_detail(ids, detail)
+
+    def _start_send(self, message: Pending, sim: SimBackend, *, counted: bool = False) -> None:
         lane = self.lane(sim)
         lane.assign()
-        task = asyncio.create_task(self._send(message, sim, lane), name=f"send-{message.id}")
+        message.detail = None  # the claim clears the stored status_detail
+        usage = None if counted else self.caps.reserve(sim)  # counted before a restart
+        probe = self.health.assign(sim)
+        task = asyncio.create_task(
+            self._send(message, sim, lane, usage, probe), name=f"send-{message.id}"
+        )
         lane.tasks.add(task)
         task.add_done_callback(lane.tasks.discard)
 
-    async def _send(self, message: Pending, sim: SimBackend, lane: Lane) -> None:
+    async def _send(
+        self, message: Pending, sim: SimBackend, lane: Lane, usage: Usage | None, probe: bool
+    ) -> None:
         sim_id = sim.info.id
         resumed = message.resume_sim is not None
         handed = finished = False
@@ -256,8 +309,12 @@ class Outbox:
                 sim=sim_id,
                 only_from=("sending",) if resumed else ("queued",),
                 count_attempt=not resumed,
+                usage=None if usage is None else (usage, 1),
             )
             if claimed is None:
+                if usage is not None:
+                    self.caps.release(usage)
+                self.health.unassign(sim, probe)
                 return  # cancelled while waiting
             if not resumed:
                 message.attempts += 1
@@ -274,21 +331,13 @@ class Outbox:
                 self.wake()  # the lane's next token time is known now: set the timer
             try:
                 receipt = await sim.send(sms)
-            except SendFailed as exc:
-                await self._on_failure(message, sim_id, exc)
-                return
             except Exception as exc:  # a backend bug must not lose the message's state
-                _LOGGER.exception("Send %d on %s raised", message.id, sim_id)
-                await self._on_failure(
-                    message,
-                    sim_id,
-                    SendFailed(
-                        "interrupted",
-                        str(exc) or type(exc).__name__,
-                        transient=False,
-                        not_sent=False,
-                    ),
-                )
+                if not isinstance(exc, SendFailed):
+                    _LOGGER.exception("Send %d on %s raised", message.id, sim_id)
+                    reason = str(exc) or type(exc).__name__
+                    exc = SendFailed("interrupted", reason, transient=False, not_sent=False)
+                await self.health.failed(sim, probe, exc)
+                await self._on_failure(message, sim_id, exc, usage)
                 return
             lane.sent += 1
             # The line is free once it answered: the next send need not wait for this commit
@@ -301,6 +350,7 @@ class Outbox:
             for _ in range(HANDOVER_TURNS):
                 await asyncio.sleep(0)
             await self.store.messages.mark_sent(message.id, sim_id, receipt.references)
+            await self.health.succeeded(sim, probe)
             _LOGGER.info(
                 "Message %d sent to %s via %s", message.id, mask_number(message.peer), sim_id
             )
@@ -318,8 +368,14 @@ class Outbox:
                 "%d send(s) were in flight at the last stop: failed as interrupted", len(failed)
             )
 
-    async def _on_failure(self, message: Pending, sim_id: str, exc: SendFailed) -> None:
+    async def _on_failure(
+        self, message: Pending, sim_id: str, exc: SendFailed, usage: Usage | None
+    ) -> None:
         message.resume_sim = None
+        refund = None
+        if usage is not None and exc.not_sent:  # it never went out: it does not count
+            self.caps.release(usage)
+            refund = (usage, -1)
         retry = (
             exc.not_sent
             and exc.transient
@@ -343,12 +399,13 @@ class Outbox:
                 "queued",
                 error=f"{exc.code}: {exc.message}; retrying",
                 only_from=("sending",),
+                usage=refund,
             )
             self._pending.add(message, time.time())
             _LOGGER.info("Message %d failed on %s (%s): queued again", message.id, sim_id, exc.code)
             return
         error = exc.code if exc.code == "interrupted" else f"{exc.code}: {exc.message}"
         await self.store.messages.transition(
-            message.id, "failed", error=error, only_from=("sending",)
+            message.id, "failed", error=error, only_from=("sending",), usage=refund
         )
         _LOGGER.warning("Message %d failed on %s: %s", message.id, sim_id, error)

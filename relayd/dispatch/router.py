@@ -29,6 +29,7 @@ class Pending:
     attempts: int = 0
     exclude: set[str] = field(default_factory=set)
     resume_sim: str | None = None  # still `sending` on this SIM from before a restart
+    detail: str | None = None  # the status_detail stored for it (why it waits)
 
 
 def sim_matches(backend: SimBackend, wanted: str) -> bool:
@@ -36,7 +37,10 @@ def sim_matches(backend: SimBackend, wanted: str) -> bool:
     info = backend.info
     if wanted in (info.id, info.name) or (info.number and wanted == info.number):
         return True
-    return wanted.isdigit() and info.slot is not None and int(wanted) == info.slot
+    # ASCII digits only: '²'.isdigit() is True, and int('²') raises.
+    if not (wanted.isascii() and wanted.isdigit()) or info.slot is None:
+        return False
+    return int(wanted) == info.slot
 
 
 class Router:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from relayd.bridges.base import DeliveryReport, InboundSms, SimBackend, SimInfo
+from relayd.dispatch.caps import CapStatus
+from relayd.dispatch.health import SimHealth
 from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.numbers import mask_number
@@ -31,7 +33,7 @@ class SimRegistry:
         store: Store,
         router: Router,
         multipart_wait: float,
-        describe: Callable[[SimInfo, int], dict[str, Any]],
+        describe: Callable[[SimInfo, int, CapStatus | None, SimHealth | None], dict[str, Any]],
     ) -> None:
         self.store = store
         self.describe = describe
@@ -92,6 +94,18 @@ class SimRegistry:
                 _LOGGER.exception("Stopping %s failed", backend.info.id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def snapshot(self, backend: SimBackend) -> dict[str, Any]:
+        """A SIM as its `sim.*` events and GET /api/v1/sims show it."""
+        outbox = self.outbox
+        if outbox is None:
+            return self.describe(backend.info, 0, None, None)
+        return self.describe(
+            backend.info,
+            outbox.queue_depth(backend),
+            outbox.caps.status(backend),
+            outbox.health.of(backend.info.id),
+        )
 
     @property
     def online_count(self) -> int:
@@ -166,8 +180,7 @@ class SimRegistry:
             kind = "sim.online" if info.online else "sim.offline"
         else:
             kind = "sim.updated"
-        depth = self.outbox.queue_depth(backend) if self.outbox else 0
-        self._spawn(self.store.events.record(info.org, kind, self.describe(info, depth)))
+        self._spawn(self.store.events.record(info.org, kind, self.snapshot(backend)))
         if self.observer is not None:
             self.observer(backend)
         if self.outbox is not None and (info.online or self.outbox.intake is not None):

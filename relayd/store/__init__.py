@@ -23,6 +23,7 @@ from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.limits import LimitStore
 from relayd.store.pg import PgDatabase
 from relayd.store.phones import PhoneStore
+from relayd.store.plans import HealthRow, PlanStore, Usage
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
@@ -34,10 +35,12 @@ __all__ = [
     "Created",
     "EventPayloads",
     "EventRow",
+    "HealthRow",
     "IdempotencyConflict",
     "MessageRow",
     "NewMessage",
     "Store",
+    "Usage",
     "WriteStats",
 ]
 
@@ -73,6 +76,7 @@ class Store:
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
         self.limits = LimitStore(self.db)  # shared limits, for relays sharing the database
         self.fleet = FleetStore(self.db, payloads.message)  # relays sharing this database
+        self.plans = PlanStore(self.db)  # per-SIM caps, send counters, health
 
     async def open(self) -> None:
         """Open the database, migrate, make sure the `default` org exists; start pruning."""

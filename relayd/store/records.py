@@ -65,6 +65,7 @@ class MessageRow:
     received_at: float | None = None
     partial: bool = False
     external_id: str | None = None
+    status_detail: str | None = None  # why a queued message waits (a SIM cap), else None
     history: tuple[StatusChange, ...] | None = None  # only where asked for (one message)
 
 

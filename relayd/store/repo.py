@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from relayd.store.backend import Backend, ConstraintViolated, Transaction
 from relayd.store.parts import apply_report_in, record_parts_in
+from relayd.store.plans import Usage, count_usage_in
 from relayd.store.records import (
     ConversationRow,
     MessageRow,
@@ -134,11 +135,15 @@ class MessageStore:
         sim: str | None = None,
         only_from: Sequence[str] | None = None,
         count_attempt: bool = False,
+        usage: tuple[Usage, int] | None = None,
     ) -> MessageRow | None:
-        """Move a message to `status`, with history and event; None if it was not in `only_from`."""
+        """Move a message to `status`, with history and event; None if it was not in `only_from`.
+
+        `usage` (counted send, +1 or -1) moves the SIM's send counters in the same transaction.
+        """
 
         def op(tx: Transaction) -> MessageRow | None:
-            return transition_in(
+            row = transition_in(
                 tx,
                 self.shape,
                 message_id,
@@ -148,8 +153,22 @@ class MessageStore:
                 only_from=only_from,
                 count_attempt=count_attempt,
             )
+            if row is not None and usage is not None:
+                count_usage_in(tx, *usage)
+            return row
 
         return await self.db.write(op)
+
+    async def set_status_detail(self, message_ids: Sequence[int], detail: str | None) -> None:
+        """Say why these queued messages wait (no history entry: their state is unchanged)."""
+
+        def op(tx: Transaction) -> None:
+            tx.executemany(
+                "UPDATE messages SET status_detail = ? WHERE id = ? AND status = 'queued'",
+                [(detail, message_id) for message_id in message_ids],
+            )
+
+        await self.db.write(op)
 
     async def mark_sent(self, message_id: int, sim: str, references: Sequence[int]) -> None:
         """Record the parts' references and move to `sent` in one transaction."""

@@ -23,7 +23,9 @@ EVENT_FOR_STATUS = {
     "received": "sms.received",
 }
 # Columns a new message may leave out, with the values the schema gives them.
-_NULLABLE = "sim sim_request error idempotency_key request_hash source subject external_id"
+_NULLABLE = (
+    "sim sim_request error idempotency_key request_hash source subject external_id status_detail"
+)
 _TIMES = "send_at expires_at sent_at delivered_at received_at"
 _NEXT_SEQ = (
     "INSERT INTO event_seq (org, last) VALUES (?, 1) "
@@ -104,7 +106,8 @@ def transition_in(
         return None
     row = message_row(found)
     now = time.time()
-    sets: dict[str, Any] = {"status": status, "error": error}
+    # A state change ends whatever the message was waiting for (status_detail).
+    sets: dict[str, Any] = {"status": status, "error": error, "status_detail": None}
     if sim is not None:
         sets["sim"] = sim
     if status == "sent":

@@ -331,4 +331,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (holder, node)
     );
     """,
+    # 11: per-SIM send plans (API caps over the config's), send counters per SIM and day/month,
+    # health state of quarantined SIMs; why a queued message waits (issue 14)
+    """
+    CREATE TABLE sim_plans (
+        sim TEXT PRIMARY KEY,
+        daily_cap INTEGER,
+        monthly_cap INTEGER,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE sim_usage (
+        sim TEXT NOT NULL,
+        period TEXT NOT NULL,
+        used INTEGER NOT NULL,
+        PRIMARY KEY (sim, period)
+    );
+    CREATE TABLE sim_health (
+        sim TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        until_at REAL,
+        backoff REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    ALTER TABLE messages ADD COLUMN status_detail TEXT;
+    """,
 ]

@@ -3,6 +3,7 @@ fresh browser contexts that fail the test on a console error, an exception or a 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,7 +19,14 @@ from tests.web.harness import CHROMIUM, CHROMIUM_ARGS, DEMO_CONFIG, Browser, Dem
 @pytest.fixture(scope="module")
 def demo_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRelay]:
     """`relayd run --demo` on a free port, once its demo modem is online."""
-    daemon = RelaydProcess.create(tmp_path_factory.mktemp("relay"), DEMO_CONFIG)
+    with run_demo(tmp_path_factory.mktemp("relay"), DEMO_CONFIG) as relay:
+        yield relay
+
+
+@contextlib.contextmanager
+def run_demo(directory: Path, config: str) -> Iterator[DemoRelay]:
+    """`relayd run --demo` with `config` in `directory`, stopped on exit."""
+    daemon = RelaydProcess.create(directory, config)
     # RelaydProcess.spawn runs without --demo; the rest of the helper (ready, stop) fits.
     with daemon.log_path.open("ab") as log:
         daemon.process = subprocess.Popen(
