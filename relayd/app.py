@@ -22,6 +22,7 @@ from relayd.api import (
     seed002,
     seed003,
     seed004,
+    sim_care,
     v1,
 )
 from relayd.api import web as web_ui
@@ -54,7 +55,7 @@ Middleware = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def build_api() -> Api:
     """Every route of the relay, registered once."""
     api = Api()
-    for module in (meta, v1, events, admin, modem_ops, phone_ws, phones, seed004, web_ui):
+    for module in (meta, v1, sim_care, events, admin, modem_ops, phone_ws, phones, seed004, web_ui):
         module.register(api)
     for compat in (seed001, seed002, seed003, notify):  # compatible APIs and the HA form
         compat.register(api)

@@ -28,6 +28,7 @@ from relayd.events import EventBus
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
+from relayd.simcare.service import SimCare
 from relayd.store import Store
 from relayd.webhooks import WebhookWorker
 
@@ -82,6 +83,7 @@ class Relay:
         )
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.calls = CallDispatcher(self.store, self.sims)
+        self.care = SimCare(config.modem, self.store, self.sims, self.calls, self.sending)
         self.webhooks = WebhookWorker(config, self.store.webhooks)
         self.admin_key: str | None = None  # set when this start created the first admin key
         self.started = False
@@ -98,6 +100,7 @@ class Relay:
             self.store.on_commit(self.bus.publish)
             self.store.on_commit(self.webhooks.on_commit)
             self.store.on_commit(self.forwarder.on_commit)
+            self.store.on_commit(self.care.on_commit)
             if not await self.store.keys.has_admin_key():
                 _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
                 self.admin_key = secret
@@ -121,6 +124,8 @@ class Relay:
             undo.push_async_callback(self.calls.stop)
             for backend in backends or []:
                 await self.sims.add(backend)
+            await self.care.start()  # balance checks, expiry warnings, keepalives: timers
+            undo.push_async_callback(self.care.stop)
             undo.pop_all()  # all started: from here on `stop` takes it down
         self.started = True
 
@@ -136,6 +141,7 @@ class Relay:
         await self.outbox.drain(self.config.server.drain_seconds)
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)
+        await self.care.stop()
         await self.calls.stop()
         await self.sims.stop()
         await self.webhooks.stop()

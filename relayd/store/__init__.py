@@ -20,11 +20,14 @@ from relayd.store.phones import PhoneStore
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
+from relayd.store.simcare import BalanceEntry, CareState, SimCareStore
 from relayd.store.webhooks import WebhookStore
 
 __all__ = [
     "ApiKey",
+    "BalanceEntry",
     "CallRow",
+    "CareState",
     "Created",
     "EventPayloads",
     "EventRow",
@@ -65,6 +68,7 @@ class Store:
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
+        self.simcare = SimCareStore(self.db)  # balance history and care state per SIM
 
     async def open(self) -> None:
         """Open the file, migrate, make sure the `default` org exists; start the retention runs."""

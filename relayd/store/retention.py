@@ -46,6 +46,7 @@ TABLES = (
     Table("calls", "created_at", "status IN ('queued', 'ringing')"),
     Table("unmatched_reports", "at"),
     Table("inbound_parts", "first_seen"),
+    Table("sim_balances", "at"),
 )
 
 
