@@ -205,9 +205,12 @@ async def test_keepalive_every_second_sends_sms_through_the_pipeline_to_the_sent
 
 
 async def test_a_ussd_keepalive_asks_the_network_on_its_schedule(care_relay: CareRelay) -> None:
-    relay, sim = await care_relay(keepalive_every="1s", keepalive_kind="ussd", keepalive_ussd="*135#")
+    relay, sim = await care_relay(
+        keepalive_every="1s", keepalive_kind="ussd", keepalive_ussd="*135#")
     await until(lambda: relay.relay.care.status("modem:m0").keepalive_at is not None)
-    assert sim.sent_messages() == []  # a USSD keepalive sends no SMS
+    [entry, *_] = await history(relay)
+    assert (entry["kind"], entry["answer"]) == ("keepalive", "Your number is +15550001111")
+    assert entry["error"] is None and sim.sent_messages() == []  # no SMS for a USSD keepalive
 
 
 # --- expiry -------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class BalanceEntryModel(BaseModel):
     """One balance check."""
 
     id: int
+    kind: str = Field(description="`check`, or `keepalive` (a USSD keepalive's answer)")
     at: str | None
     answer: str | None
     amount: float | None
@@ -160,8 +161,8 @@ def balance_json(entry: BalanceEntry | None) -> dict[str, Any] | None:
 def entry_json(entry: BalanceEntry) -> dict[str, Any]:
     """One check of the history."""
     return {
-        "id": entry.id, "at": iso(entry.at), "answer": entry.answer, "amount": entry.amount,
-        "currency": entry.currency, "error": entry.error,
+        "id": entry.id, "kind": entry.kind, "at": iso(entry.at), "answer": entry.answer,
+        "amount": entry.amount, "currency": entry.currency, "error": entry.error,
     }  # fmt: skip
 
 

@@ -41,21 +41,17 @@ async def send_keepalive(
     sending: SendService,
     calls: CallDispatcher,
 ) -> str:
-    """Do the keepalive of `settings` on `backend`; what was done, for the log.
+    """Send the keepalive SMS, or ring the call, of `settings`; what was done, for the log.
+
+    (A USSD keepalive is a balance check of its own: `SimCare` runs and records it.)
 
     `period` (the time of the previous keepalive) makes the SMS's idempotency key, so a
     restart between storing the SMS and recording the keepalive does not send it twice.
     """
     info = backend.info
-    kind = settings.keepalive_kind or "sms"
-    if kind == "ussd":
-        assert settings.keepalive_ussd is not None  # CareSettings.problems refuses it unset
-        calls.pick(info.org, info.id, "ussd")
-        await calls.ussd(backend, settings.keepalive_ussd)
-        return f"USSD {settings.keepalive_ussd}"
     assert settings.keepalive_to is not None  # CareSettings.problems refuses it unset
     to = settings.keepalive_to
-    if kind == "call":
+    if settings.keepalive_kind == "call":
         calls.pick(info.org, info.id, "call")
         call = await calls.ring(backend, to, ring_seconds=RING_SECONDS, source=SOURCE)
         return f"call {call.id} to {mask_number(to)}"

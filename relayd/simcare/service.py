@@ -150,10 +150,13 @@ class SimCare:
 
     # --- actions ----------------------------------------------------------------------
 
-    async def check_balance(self, backend: SimBackend, code: str | None = None) -> BalanceEntry:
+    async def check_balance(
+        self, backend: SimBackend, code: str | None = None, kind: str = "check"
+    ) -> BalanceEntry:
         """Ask the network for the balance now and store the answer; Refused or SendFailed.
 
-        A failed request is stored too (with its error) before SendFailed is raised.
+        A failed request is stored too (with its error) before SendFailed is raised. `kind`
+        `keepalive` is a USSD keepalive: its answer is kept in the history as well.
         """
         info = backend.info
         settings = self.settings(info.id)
@@ -170,9 +173,9 @@ class SimCare:
                 answer = await self.calls.ussd(backend, code)
             except SendFailed as exc:
                 error = f"{exc.code}: {exc.message}"
-                await self._record(backend, settings, None, error)
+                await self._record(backend, settings, kind, None, error)
                 raise
-            return await self._record(backend, settings, answer, error)
+            return await self._record(backend, settings, kind, answer, error)
 
     async def record_topup(self, backend: SimBackend, at: float | None = None) -> CareStatus:
         """A top-up was made (now, or at `at`): the top-up period counts from it."""
@@ -184,11 +187,16 @@ class SimCare:
     # --- internals --------------------------------------------------------------------
 
     async def _record(
-        self, backend: SimBackend, settings: CareSettings, answer: str | None, error: str | None
+        self,
+        backend: SimBackend,
+        settings: CareSettings,
+        kind: str,
+        answer: str | None,
+        error: str | None,
     ) -> BalanceEntry:
         info = backend.info
         amount = parse_balance(answer, settings.balance_regex) if answer is not None else None
-        if answer is not None and amount is None:
+        if answer is not None and amount is None and kind == "check":
             error = "no amount found in the answer (see balance_regex)"
         at = time.time()
         event = self._describe(backend) | {
@@ -202,6 +210,7 @@ class SimCare:
         recorded = await self.store.simcare.record_balance(
             info.org,
             info.id,
+            kind=kind,
             at=at,
             answer=answer,
             amount=amount.value if amount else None,
@@ -218,9 +227,9 @@ class SimCare:
                 "Balance of %s is %s %s, under %s", info.id, amount.value if amount else "?",
                 (amount.currency if amount else None) or "", settings.balance_low,
             )  # fmt: skip
-        if error:
+        if kind == "check" and error:
             self._retry[info.id] = at + FAILED_CHECK_RETRY
-        else:
+        elif kind == "check":
             self._retry.pop(info.id, None)
         self._schedule(info.id)
         return recorded.entry
@@ -282,10 +291,14 @@ class SimCare:
         sim = backend.info.id
         state = self._states.get(sim, CareState(sim))
         try:
-            done = await send_keepalive(
-                backend, settings, period=state.keepalive_at or 0.0,
-                sending=self.sending, calls=self.calls,
-            )  # fmt: skip
+            if settings.keepalive_kind == "ussd":
+                entry = await self.check_balance(backend, settings.keepalive_ussd, "keepalive")
+                done = f"USSD {settings.keepalive_ussd}, answer {entry.id} in the history"
+            else:
+                done = await send_keepalive(
+                    backend, settings, period=state.keepalive_at or 0.0,
+                    sending=self.sending, calls=self.calls,
+                )  # fmt: skip
         except (Refused, SendFailed) as exc:
             _LOGGER.warning("Keepalive of %s failed: %s", sim, exc)
             return  # tried again at the next period

@@ -25,11 +25,14 @@ class CareTimers:
         self._handles: dict[Job, asyncio.TimerHandle] = {}
         self._due: dict[Job, float] = {}
         self._tasks: dict[Job, asyncio.Task[None]] = {}
+        self._stopped = False
 
     def arm(self, sim: str, kind: str, at: float) -> None:
         """Run the job at epoch time `at` (now when it is past); replaces its pending timer."""
         job = (sim, kind)
         self.cancel(sim, kind)
+        if self._stopped:
+            return  # a run that ends during the stop arms nothing
         self._due[job] = at
         self._schedule(job)
 
@@ -46,6 +49,7 @@ class CareTimers:
 
     async def stop(self) -> None:
         """Cancel every timer and every run in progress."""
+        self._stopped = True
         for handle in self._handles.values():
             handle.cancel()
         self._handles.clear()

@@ -260,7 +260,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE phone_devices ADD COLUMN owner TEXT;
     """,
     # 8: SIM care (issue 14): per SIM the API's care settings and when each care last ran;
-    # the balance history (every check, its answer and the amount found in it)
+    # the balance history (every check or USSD keepalive, its answer and the amount in it)
     """
     CREATE TABLE sim_care (
         sim TEXT PRIMARY KEY,
@@ -276,6 +276,7 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY,
         sim TEXT NOT NULL,
         org TEXT NOT NULL,
+        kind TEXT NOT NULL,
         at REAL NOT NULL,
         answer TEXT,
         amount REAL,

@@ -38,6 +38,7 @@ class BalanceEntry:
 
     id: int
     sim: str
+    kind: str  # "check", or "keepalive" (a USSD keepalive's answer)
     at: float
     answer: str | None
     amount: float | None
@@ -98,6 +99,7 @@ class SimCareStore:
         org: str,
         sim: str,
         *,
+        kind: str,
         at: float,
         answer: str | None,
         amount: float | None,
@@ -113,6 +115,7 @@ class SimCareStore:
             values = {
                 "sim": sim,
                 "org": org,
+                "kind": kind,
                 "at": at,
                 "answer": answer,
                 "amount": amount,
@@ -130,7 +133,7 @@ class SimCareStore:
             fired = now_low and not was_low
             if fired:
                 emit(tx, org, "sim.balance_low", event, at)
-            entry = BalanceEntry(entry_id, sim, at, answer, amount, currency, error)
+            entry = BalanceEntry(entry_id, sim, kind, at, answer, amount, currency, error)
             return BalanceRecorded(entry, fired, _read(tx, sim))
 
         return await self.db.write(op)
@@ -198,6 +201,7 @@ def _entry(row: Record) -> BalanceEntry:
     return BalanceEntry(
         id=row["id"],
         sim=row["sim"],
+        kind=row["kind"],
         at=row["at"],
         answer=row["answer"],
         amount=row["amount"],
