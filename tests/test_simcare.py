@@ -332,3 +332,44 @@ def test_bad_care_keys_are_refused_at_load_naming_the_key(
     path.write_text(f'[[modem]]\nname = "m0"\nport = "/dev/null"\n{line}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"\[{named}\]"):
         load_config(path, env={})
+
+
+# --- the MCP tool and the key scopes ------------------------------------------------------
+
+
+async def test_mcp_check_balance_asks_the_network_and_list_sims_shows_the_balance(
+    care_relay: CareRelay,
+) -> None:
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    from tests.test_compat_mcp import payload, server
+
+    relay, sim = await care_relay(balance_ussd="*100#", balance_every="7d")
+    sim.ussd_answers["*100#"] = "Your balance is 1.50 EUR"
+    key = await relay.new_key(["send", "read"])
+    async with stdio_client(server(relay, key)) as (read, write), ClientSession(read, write) as mcp:
+        await mcp.initialize()
+        checked = payload(await mcp.call_tool("check_balance", {}))
+        [check] = checked["checks"]
+        assert (check["sim"], check["amount"], check["currency"]) == ("modem:m0", 1.5, "EUR")
+        named = payload(await mcp.call_tool("check_balance", {"sim": "m0"}))
+        assert named["checks"][0]["answer"] == "Your balance is 1.50 EUR"
+        sims = payload(await mcp.call_tool("list_sims", {}))
+        assert sims["sims"][0]["balance"]["amount"] == 1.5
+
+
+async def test_a_send_key_checks_with_the_sim_s_own_code_only_and_cannot_change_care(
+    care_relay: CareRelay,
+) -> None:
+    relay, _ = await care_relay(balance_ussd="*100#")
+    key = await relay.new_key(["send", "read"])
+    status, body = await relay.call("POST", "/api/v1/sims/modem:m0/balance", key=key, json={})
+    assert status == 200 and body["amount"] == 12.34
+    status, body = await relay.call(
+        "POST", "/api/v1/sims/modem:m0/balance", key=key, json={"code": "*135#"})
+    assert status == 403, body  # any other code (a credit transfer?) is for admins
+    status, _ = await relay.call("PATCH", "/api/v1/sims/modem:m0", key=key, json={"care": {}})
+    assert status == 403
+    status, _ = await relay.call("POST", "/api/v1/sims/modem:m0/topup", key=key, json={})
+    assert status == 403

@@ -107,8 +107,9 @@ def register(api: Api) -> None:
     )(balance_history)
     api.route(
         "POST", "/api/v1/sims/{id}/balance", summary="Check a SIM's balance now (USSD)",
-        tags=TAGS, scope="admin", body=BalanceCheck, response=BalanceEntryModel,
+        tags=TAGS, scope="send", body=BalanceCheck, response=BalanceEntryModel,
         extra_responses={
+            403: "Another code than the SIM's balance_ussd needs an admin key",
             404: "No such SIM", 409: "The SIM is offline or busy",
             422: "No code, or the SIM cannot run USSD", 502: "The modem failed",
         },
@@ -207,8 +208,12 @@ async def check_balance(request: web.Request) -> web.Response:
     body = validate(BalanceCheck, await read_json(request)) if raw.strip() else BalanceCheck()
     if body.code is not None and not USSD_RE.match(body.code):
         raise ApiError(422, "invalid_field", "code: use digits, * and #, e.g. *100#", "code")
+    care = relay_of(request).care
+    own = care.settings(backend.info.id).balance_ussd
+    if body.code not in (None, own) and not key_of(request).has_scope("admin"):
+        raise ApiError(403, "forbidden", "code: another code than balance_ussd needs an admin key")
     try:
-        entry = await relay_of(request).care.check_balance(backend, body.code)
+        entry = await care.check_balance(backend, body.code)
     except SendFailed as exc:
         raise failed(exc) from None
     return json_response(entry_json(entry))

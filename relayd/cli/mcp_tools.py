@@ -287,7 +287,8 @@ TOOLS = (
         "list_sims",
         "List SIMs",
         "The relay's SIMs (modems and phone slots): number, operator, signal, online, queue "
-        "depth. Messages only go out while a SIM is online; otherwise they wait queued.",
+        "depth, last known `balance` and `expires_at`. Messages only go out while a SIM is "
+        "online; otherwise they wait queued.",
         {"type": "object", "properties": {}, "additionalProperties": False},
         list_sims,
     ),
