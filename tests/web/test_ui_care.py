@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,14 +23,7 @@ def no_lingering_tasks() -> None:
 
 def network_answers(ui: Browser, code: str, answer: str) -> None:
     """The demo modem's simulated network answers `code` with `answer` from now on."""
-    request = urllib.request.Request(
-        f"{ui.relay.control_url}/ussd",
-        data=json.dumps({"code": code, "answer": answer}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        assert resp.status == 200
+    ui.relay.control("/ussd", {"code": code, "answer": answer})
 
 
 def test_the_sim_card_shows_balance_and_expiry_and_checks_the_balance_on_a_click(
