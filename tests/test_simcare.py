@@ -373,3 +373,34 @@ async def test_a_send_key_checks_with_the_sim_s_own_code_only_and_cannot_change_
     assert status == 403
     status, _ = await relay.call("POST", "/api/v1/sims/modem:m0/topup", key=key, json={})
     assert status == 403
+
+
+async def test_a_phone_sim_takes_a_keepalive_through_patch_and_cannot_take_a_balance_code(
+    make_relay: RelayFactory,
+) -> None:
+    from relayd.phone_sim import ScriptedPhone
+    from tests.test_phones import SECRET, base_url
+
+    relay = await make_relay()
+    status, _ = await relay.call(
+        "POST", "/api/v1/phones", json={"org": "default", "secret": SECRET})
+    assert status == 201
+    phone = ScriptedPhone(base_url(relay), "default", SECRET, device_id="pixel")
+    await phone.start()
+    try:
+        await until(lambda: relay.relay.sims.online_count == 1)
+        [sim] = relay.relay.sims.all()
+        path = f"/api/v1/sims/{sim.info.id}"
+        status, body = await relay.call("PATCH", path, json={"care": {"balance_ussd": "*100#"}})
+        assert status == 422 and body["error"]["code"] == "not_capable", body
+        status, body = await relay.call("PATCH", path, json={"care": {
+            "keepalive_every": "30d", "keepalive_to": PEER, "keepalive_text": "phone alive"}})
+        assert status == 200, body
+        await until(lambda: [s for s in phone.sent.values() if s.body == "phone alive"])
+        _, listed = await relay.call("GET", "/api/v1/messages?direction=out")
+        [kept] = listed["messages"]
+        assert (kept["source"], kept["sim"], kept["peer"]) == ("keepalive", sim.info.id, PEER)
+        [stored] = await relay.relay.store.simcare.states()
+        assert dict(stored.settings)["keepalive_every"] == "30d"  # in the database: durable
+    finally:
+        await phone.stop()
