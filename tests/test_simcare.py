@@ -311,6 +311,9 @@ def test_durations_read_seconds_to_weeks_and_refuse_the_rest() -> None:
     for bad in ("", "1", "0d", "-1d", "1y", "d"):
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(bad)
+    for out_of_range in ("0.5s", "3651d"):
+        with pytest.raises(ValueError, match="from 1s to 3650d"):
+            parse_duration(out_of_range)
 
 
 @pytest.mark.parametrize(
@@ -404,3 +407,16 @@ async def test_a_phone_sim_takes_a_keepalive_through_patch_and_cannot_take_a_bal
         assert dict(stored.settings)["keepalive_every"] == "30d"  # in the database: durable
     finally:
         await phone.stop()
+
+
+async def test_a_top_up_time_must_have_an_offset_and_lie_between_2000_and_now(
+    care_relay: CareRelay,
+) -> None:
+    relay, _ = await care_relay(topup_every="30d")
+    for at in ("2026-01-01T00:00:00", "1999-12-31T00:00:00Z", "9999-01-01T00:00:00Z"):
+        status, body = await relay.call("POST", "/api/v1/sims/modem:m0/topup", json={"at": at})
+        assert status == 422 and body["error"]["field"] == "at", (at, body)
+    status, body = await relay.call(
+        "POST", "/api/v1/sims/modem:m0/topup", json={"at": "2026-01-01T00:00:00Z"})
+    assert status == 200 and body["topup_at"] == "2026-01-01T00:00:00.000Z", body
+    assert body["expires_at"] == "2026-01-31T00:00:00.000Z"

@@ -13,6 +13,8 @@ const EVENTS = [
   ["sms.failed", "SMS failed"],
   ["sms.queued", "SMS queued"],
   ["sim.*", "SIM online, offline, changes"],
+  ["sim.balance_low", "SIM balance low"],
+  ["sim.expiring", "SIM expiring soon"],
 ];
 const LOG_PAGE = 20;
 

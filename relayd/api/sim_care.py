@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from relayd.store import BalanceEntry
 from relayd.timefmt import iso
 
 TAGS = ("sims",)
+TOPUP_EARLIEST = 946684800.0  # 2000-01-01: a top-up time outside 2000..now is a mistake
 
 
 class SimPatch(BaseModel):
@@ -227,5 +229,7 @@ async def record_topup(request: web.Request) -> web.Response:
     if body.at is not None and body.at.tzinfo is None:
         raise ApiError(422, "invalid_field", "at: give a time with its offset (Z or +01:00)", "at")
     at = body.at.timestamp() if body.at is not None else None
+    if at is not None and not TOPUP_EARLIEST <= at <= time.time() + 86400:
+        raise ApiError(422, "invalid_field", "at: a time from 2000 until now", "at")
     await relay_of(request).care.record_topup(backend, at)
     return json_response(_info(request, backend))

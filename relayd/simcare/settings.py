@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 USSD_RE = re.compile(r"^[0-9*#+]{2,40}$")
-DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+DURATION_RE = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*([smhdw])\s*$")
+MIN_SECONDS, MAX_SECONDS = 1.0, 3650 * 86400.0  # no timer storm, no overflow
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 # An amount and a currency in the usual answers: "Your balance is 1.50 EUR", "EUR 1,50",
 # "Guthaben: 3,20 €", "Balance $4.75". Groups `amount` and `currency` (one side or the other).
@@ -28,7 +29,10 @@ def parse_duration(text: str) -> float:
     match = DURATION_RE.match(text)
     if match is None or float(match.group(1)) <= 0:
         raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 6h, 1d or 7d")
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ValueError(f"{text!r}: give a duration from 1s to 3650d")
+    return seconds
 
 
 def _duration(text: str) -> str:
