@@ -420,3 +420,28 @@ async def test_a_top_up_time_must_have_an_offset_and_lie_between_2000_and_now(
         "POST", "/api/v1/sims/modem:m0/topup", json={"at": "2026-01-01T00:00:00Z"})
     assert status == 200 and body["topup_at"] == "2026-01-01T00:00:00.000Z", body
     assert body["expires_at"] == "2026-01-31T00:00:00.000Z"
+
+
+async def test_a_restart_sends_no_keepalive_before_the_next_is_due(
+    config: Config, simulator: ModemSimulator
+) -> None:
+    modem = modem_config(simulator, keepalive_every="1d", keepalive_to=PEER)
+    config.modem = [modem]
+
+    async def run_once() -> tuple[int, float | None]:
+        relay = Relay(config)
+        backend = ModemBackend.from_config(modem)
+        await relay.start([backend])
+        try:
+            await until(lambda: backend.info.online and simulator.sent_messages())
+            await relay.calls.ussd(backend, "*135#")  # a keepalive due now would be queued by then
+            sent = await relay.store.messages.list_messages("default", direction="out")
+            due = relay.care.timers.due("modem:m0", "keepalive")
+            return len([m for m in sent if m.source == "keepalive"]), due
+        finally:
+            await relay.stop()
+
+    assert (await run_once())[0] == 1
+    count, due = await run_once()
+    assert count == 1 and len(simulator.sent_messages()) == 1
+    assert due is not None and due > time.time() + 86000  # armed for a day after the first
