@@ -303,17 +303,17 @@ def test_an_answer_without_a_currency_amount_needs_a_regex_of_its_own() -> None:
     assert parse_balance("You have 250 SMS and 1.5 GB left") is None
     found = parse_balance("Credit: 7.5 points", r"Credit: (\d+\.\d+)")
     assert found is not None and (found.value, found.currency) == (7.5, None)
+    whole = parse_balance("Credit: 7.5 points", r"\d+\.\d+")  # no group: the whole match
+    assert whole is not None and whole.value == 7.5
+    assert parse_balance("Credit: inf", r"inf") is None
 
 
 def test_durations_read_seconds_to_weeks_and_refuse_the_rest() -> None:
     assert [parse_duration(t) for t in ("30s", "15m", "6h", "1d", "7d", "2w")] == [
         30, 900, 21600, 86400, 604800, 1209600]
-    for bad in ("", "1", "0d", "-1d", "1y", "d"):
+    for bad in ("", "1", "0d", "-1d", "1y", "d", "0.5s", "1.5d", " 1d", "10000w"):
         with pytest.raises(ValueError, match="not a duration"):
             parse_duration(bad)
-    for out_of_range in ("0.5s", "3651d"):
-        with pytest.raises(ValueError, match="from 1s to 3650d"):
-            parse_duration(out_of_range)
 
 
 @pytest.mark.parametrize(

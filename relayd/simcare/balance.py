@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -21,8 +22,8 @@ class Amount:
 def parse_balance(answer: str, pattern: str | None = None) -> Amount | None:
     """The first amount in `answer` by `pattern` (default: an amount next to a currency).
 
-    The pattern's group `amount` (else its first group) is the number, with `,` or `.` as
-    the decimal mark; a group `currency`, when it has one, names the currency.
+    The pattern's group `amount` (else its first group, else the whole match) is the number,
+    with `,` or `.` as the decimal mark; a group `currency`, when it has one, names the currency.
     """
     match = re.search(pattern or DEFAULT_BALANCE_REGEX, answer)
     if match is None:
@@ -30,12 +31,12 @@ def parse_balance(answer: str, pattern: str | None = None) -> Amount | None:
     groups = match.groupdict()
     raw = groups.get("amount") or groups.get("amount2")
     if raw is None:
-        raw = next((g for g in match.groups() if g), None)
-    if raw is None:
-        return None
+        raw = next((g for g in match.groups() if g), match.group(0))
     try:
         value = float(raw.replace(" ", "").replace(",", "."))
     except ValueError:
+        return None
+    if not math.isfinite(value):
         return None
     currency = groups.get("currency") or groups.get("pre") or groups.get("post")
     return Amount(value, SYMBOLS.get(currency, currency) if currency else None)
