@@ -54,9 +54,12 @@ def modem_config(sim: ModemSimulator, **care: Any) -> ModemConfig:
 
 @pytest.fixture
 def care_relay(
-    make_relay: RelayFactory, config: Config, simulator: ModemSimulator, receiver: Receiver
+    simulator: ModemSimulator, make_relay: RelayFactory, config: Config, receiver: Receiver
 ) -> CareRelay:
-    """A relay whose one SIM is the simulator, with `care` as its [[modem]] keys."""
+    """A relay whose one SIM is the simulator, with `care` as its [[modem]] keys.
+
+    The simulator is set up first, so it is stopped after the relay (no port torn under it).
+    """
 
     async def factory(
         events: tuple[str, ...] = ("sim.*",), **care: Any
