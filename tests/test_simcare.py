@@ -448,3 +448,15 @@ async def test_a_restart_sends_no_keepalive_before_the_next_is_due(
     count, due = await run_once()
     assert count == 1 and len(simulator.sent_messages()) == 1
     assert due is not None and due > time.time() + 86000  # armed for a day after the first
+
+
+async def test_stored_care_settings_that_no_longer_validate_fall_back_to_the_file_s(
+    care_relay: CareRelay,
+) -> None:
+    relay, _ = await care_relay(balance_low=2.0)
+    care = relay.relay.care
+    await relay.relay.store.simcare.save_settings("modem:m0", {"balance_every": "1.5d"})
+    await care.start()  # reads the stored state again, as the next start would
+    assert care.settings("modem:m0").model_dump(exclude_none=True) == {"balance_low": 2.0}
+    status, body = await relay.call("GET", "/api/v1/sims")
+    assert status == 200 and body["sims"][0]["care"] == {"balance_low": 2.0}

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from relayd.bridges.base import SendFailed, SimBackend
 from relayd.config import ModemConfig
 from relayd.dispatch.calls import CallDispatcher
@@ -99,11 +101,17 @@ class SimCare:
 
     def settings(self, sim: str) -> CareSettings:
         """The SIM's care settings: the config file's, with the API's over them."""
-        merged = self._file.get(sim, CareSettings()).model_dump(exclude_none=True)
+        base = self._file.get(sim, CareSettings())
         state = self._states.get(sim)
-        if state is not None:
-            merged |= dict(state.settings)
-        return CareSettings.model_validate(merged)
+        if state is None or not state.settings:
+            return base
+        try:
+            return CareSettings.model_validate(
+                base.model_dump(exclude_none=True) | dict(state.settings)
+            )
+        except ValidationError:  # stored by a version that took other values
+            _LOGGER.warning("Stored care settings of %s no longer valid; using the file's", sim)
+            return base
 
     def status(self, sim: str) -> CareStatus:
         """The SIM's care as the API shows it."""
