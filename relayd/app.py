@@ -22,7 +22,7 @@ from relayd.api import (
     seed002,
     seed003,
     seed004,
-    sim_plans,
+    sim_care,
     v1,
 )
 from relayd.api import web as web_ui
@@ -55,8 +55,8 @@ Middleware = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def build_api() -> Api:
     """Every route of the relay, registered once."""
     api = Api()
-    native = (meta, v1, sim_plans, events, admin, modem_ops, phone_ws, phones, seed004, web_ui)
-    for module in native:
+    native = (meta, v1, sim_care, events, admin, modem_ops, phone_ws, phones)
+    for module in (*native, seed004, web_ui):
         module.register(api)
     for compat in (seed001, seed002, seed003, notify):  # compatible APIs and the HA form
         compat.register(api)

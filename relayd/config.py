@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from relayd.simcare.settings import CareSettings
+
 DEFAULT_PATHS = (Path("/etc/relayd/relayd.toml"), Path("relayd.toml"))
 ORG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -50,7 +52,7 @@ class StorageConfig(_Section):
         return value
 
 
-class ModemConfig(_Section):
+class ModemConfig(CareSettings):  # SIM care keys (balance, expiry, keepalive) of this SIM
     name: str
     port: str
     baudrate: int = 115200
@@ -160,6 +162,7 @@ class DemoConfig(_Section):
     report_delay: float = Field(1.0, ge=0)
     control_port: int = Field(0, ge=0, le=65535)
     rate_per_minute: float = Field(0, ge=0)  # the demo modem's [[modem]] rate_per_minute
+    ussd_answers: dict[str, str] = {}  # the simulated network's answer per USSD code
 
 
 class Config(_Section):
@@ -217,6 +220,9 @@ def load_config(path: Path | None, env: Mapping[str, str] | None = None) -> Conf
     names = [m.name for m in config.modem]
     if len(names) != len(set(names)):
         raise ConfigError("[modem.name] modem names must be unique")
+    for modem in config.modem:
+        for key, reason in modem.problems():
+            raise ConfigError(f"[modem.{key}] {modem.name}: {reason}")
     for org in [m.org for m in config.modem] + [w.org for w in config.webhook]:
         if not ORG_RE.match(org):
             raise ConfigError(f"[org] {org!r}: use letters, digits, '-' or '_'")

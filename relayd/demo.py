@@ -21,6 +21,7 @@ class DemoModem:
             send_delay=config.demo.send_delay,
             report_delay=config.demo.report_delay,
         )
+        self.simulator.ussd_answers.update(config.demo.ussd_answers)
         self.control = ControlServer(self.simulator, port=config.demo.control_port)
         self.backends: list[SimBackend] = []
 

@@ -34,6 +34,7 @@ from relayd.fleet import Fleet, fleet_enabled, node_id_of
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
+from relayd.simcare.service import SimCare
 from relayd.store import Store
 from relayd.webhooks import LEASE, WebhookWorker
 
@@ -104,6 +105,7 @@ class Relay:
         if shared:
             self._join_fleet(node)
         self.calls = CallDispatcher(self.store, self.sims)
+        self.care = SimCare(config.modem, self.store, self.sims, self.calls, self.sending)
         claims = self.store.delivery_claims(secrets.token_hex(8), LEASE) if shared else None
         self.webhooks = WebhookWorker(config, self.store.webhooks, claims)
         self.admin_key: str | None = None  # set when this start created the first admin key
@@ -123,6 +125,7 @@ class Relay:
             self.feed.add_listener(self.bus.publish)  # every relay's events, in seq order
             self.feed.add_listener(self.webhooks.on_commit)
             self.store.on_commit(self.forwarder.on_commit)  # this relay's own SMS only
+            self.store.on_commit(self.care.on_commit)
             await self.feed.start()
             undo.push_async_callback(self.feed.stop)
             if not await self.store.keys.has_admin_key():
@@ -154,6 +157,8 @@ class Relay:
             if self.claims is not None:
                 await self.claims.start()
                 undo.push_async_callback(self.claims.stop)
+            await self.care.start()  # balance checks, expiry warnings, keepalives: timers
+            undo.push_async_callback(self.care.stop)
             undo.pop_all()  # all started: from here on `stop` takes it down
         self.started = True
 
@@ -173,6 +178,7 @@ class Relay:
             await self.fleet.stop()  # after the drain: what is still queued goes to the others
         await self.forwarder.stop()
         await self.channels.drain(self.config.server.drain_seconds)
+        await self.care.stop()
         await self.calls.stop()
         await self.sims.stop()
         await self.webhooks.stop()

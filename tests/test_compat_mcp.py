@@ -22,7 +22,7 @@ from tests.test_dispatch import ScriptedSim
 from tests.test_phones import base_url
 
 PEER = "+15551230001"
-TOOLS = ["send_sms", "get_message", "list_messages", "list_sims", "wait_for_reply"]
+TOOLS = ["send_sms", "get_message", "list_messages", "list_sims", "wait_for_reply", "check_balance"]
 
 
 def server(relay: RelayClient, key: str) -> StdioServerParameters:

@@ -521,6 +521,130 @@ async def check_modem_health_interval(env: Env) -> None:
     await until(lambda: modem.info.signal != before)  # the default polls every 30 s
 
 
+# --- [[modem]] SIM care: balance, expiry, keepalive (issue 14; tests/test_simcare.py) ---------
+
+
+async def cared(env: Env, block: str) -> tuple[RelayClient, ModemSimulator]:
+    """A relay on one simulated modem with these care keys; once its SIM is online."""
+    relay, [modem], [sim] = await modem_relay(env, block)
+    await until(lambda: modem.info.online)
+    return relay, sim
+
+
+async def care_history(relay: RelayClient, at_least: int = 1) -> list[dict[str, Any]]:
+    """The SIM's balance history (newest first), once it has `at_least` entries."""
+    entries: list[dict[str, Any]] = []
+
+    async def fetch() -> None:
+        nonlocal entries
+        while len(entries) < at_least:
+            await asyncio.sleep(0.05)
+            entries = (await relay.call("GET", "/api/v1/sims/modem:m0/balance"))[1]["history"]
+
+    await asyncio.wait_for(fetch(), 15)
+    return entries
+
+
+def care_events(relay: RelayClient, kind: str) -> Callable[[], Awaitable[list[Any]]]:
+    async def stored() -> list[Any]:
+        return [e for e in await relay.relay.store.events.since("default", 0) if e.type == kind]
+
+    return stored
+
+
+async def eventually(probe: Callable[[], Awaitable[list[Any]]]) -> list[Any]:
+    async with asyncio.timeout(15):
+        while not (found := await probe()):
+            await asyncio.sleep(0.05)
+    return found
+
+
+async def check_modem_balance_ussd(env: Env) -> None:
+    relay, _ = await cared(env, 'balance_ussd = "*100#"\n')  # by default no check at all
+    [entry] = await care_history(relay)
+    assert (entry["answer"], entry["amount"]) == ("Your balance is 12.34 EUR", 12.34)
+
+
+async def check_modem_balance_every(env: Env) -> None:
+    relay, _ = await cared(env, 'balance_ussd = "*100#"\nbalance_every = "1s"\n')
+    assert len(await care_history(relay, 2)) >= 2  # the default checks once a day
+
+
+async def check_modem_balance_regex(env: Env) -> None:
+    relay, _ = await cared(env, 'balance_ussd = "*100#"\nbalance_regex = "(\\\\d+)\\\\."\n')
+    [entry] = await care_history(relay)
+    assert (entry["amount"], entry["currency"]) == (12, None)  # the default reads 12.34 EUR
+
+
+async def check_modem_balance_low(env: Env) -> None:
+    relay, _ = await cared(env, 'balance_ussd = "*100#"\nbalance_low = 20.0\n')
+    [event] = await eventually(care_events(relay, "sim.balance_low"))  # none without a threshold
+    assert event.data["balance"]["amount"] == 12.34 and event.data["threshold"] == 20.0
+
+
+async def check_modem_expires_on(env: Env) -> None:
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).date().isoformat()
+    relay, _ = await cared(env, f'expires_on = "{soon}"\n')
+    [event] = await eventually(care_events(relay, "sim.expiring"))  # unknown expiry: no event
+    assert event.data["expires_at"].startswith(soon) and event.data["by"] == "expires_on"
+
+
+async def check_modem_topup_every(env: Env) -> None:
+    relay, _ = await cared(env, 'topup_every = "3d"\n')
+    [event] = await eventually(care_events(relay, "sim.expiring"))  # 3 days left, warned at 7
+    assert event.data["by"] == "topup_every"
+    expires = dt.datetime.fromisoformat(event.data["expires_at"]).timestamp()
+    assert abs(expires - (time.time() + 3 * 86400)) < 120
+
+
+async def check_modem_expiry_warn(env: Env) -> None:
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=20)).date().isoformat()
+    relay, _ = await cared(env, f'expires_on = "{later}"\nexpiry_warn = "30d"\n')
+    assert await eventually(care_events(relay, "sim.expiring"))  # the default warns 7 days ahead
+    assert relay.relay.care.timers.due("modem:m0", "expiry") is None
+
+
+async def keepalive_sms(sim: ModemSimulator) -> Any:
+    async with asyncio.timeout(15):
+        while not sim.sent_messages():
+            await asyncio.sleep(0.05)
+    return sim.sent_messages()[0]
+
+
+async def check_modem_keepalive_every(env: Env) -> None:
+    _, sim = await cared(env, f'keepalive_every = "1s"\nkeepalive_to = "{PEER}"\n')
+    async with asyncio.timeout(15):  # no keepalive by default
+        while len(sim.sent_messages()) < 2:
+            await asyncio.sleep(0.05)
+
+
+async def check_modem_keepalive_kind(env: Env) -> None:
+    _, sim = await cared(
+        env, f'keepalive_every = "1d"\nkeepalive_to = "{PEER}"\nkeepalive_kind = "call"\n')
+    await until(lambda: sim.calls, timeout=15)  # the default sends an SMS
+    assert sim.calls[0].number == PEER and sim.sent_messages() == []
+
+
+async def check_modem_keepalive_to(env: Env) -> None:
+    relay, sim = await cared(env, f'keepalive_every = "1d"\nkeepalive_to = "{PEER}"\n')
+    assert (await keepalive_sms(sim)).to == PEER
+    _, body = await relay.call("GET", "/api/v1/messages?direction=out")
+    assert [(m["peer"], m["source"]) for m in body["messages"]] == [(PEER, "keepalive")]
+
+
+async def check_modem_keepalive_ussd(env: Env) -> None:
+    relay, sim = await cared(
+        env, 'keepalive_every = "1d"\nkeepalive_kind = "ussd"\nkeepalive_ussd = "*101#"\n')
+    [entry] = await care_history(relay)
+    assert (entry["kind"], entry["answer"]) == ("keepalive", sim.ussd_answers["*101#"])
+
+
+async def check_modem_keepalive_text(env: Env) -> None:
+    _, sim = await cared(
+        env, f'keepalive_every = "1d"\nkeepalive_to = "{PEER}"\nkeepalive_text = "I am alive"\n')
+    assert (await keepalive_sms(sim)).text == "I am alive"  # the default says "keepalive"
+
+
 async def demo(env: Env, toml: str) -> DemoModem:
     extra = DemoModem(env.load(toml))
     await extra.start()
@@ -547,6 +671,15 @@ async def check_demo_control_port(env: Env) -> None:
 async def check_demo_rate_per_minute(env: Env) -> None:
     [backend] = (await demo(env, "[demo]\nrate_per_minute = 30\n")).backends
     assert Lane.for_sim(backend).interval == 2.0
+
+
+async def check_demo_ussd_answers(env: Env) -> None:
+    extra = await demo(env, '[demo]\nussd_answers = { "*100#" = "Your balance is 1.50 EUR" }\n')
+    [backend] = extra.backends
+    relay = await env.make_relay([backend], cfg=env.load(""))
+    await until(lambda: backend.info.online)
+    _, body = await relay.call("POST", "/api/v1/ussd", json={"code": "*100#"})
+    assert body["answer"] == "Your balance is 1.50 EUR"  # the default answers 12.34 EUR
 
 
 # --- [phones] -------------------------------------------------------------------------------
@@ -1160,6 +1293,18 @@ CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "modem.health_interval": check_modem_health_interval,
     "modem.daily_cap": check_modem_daily_cap,
     "modem.monthly_cap": check_modem_monthly_cap,
+    "modem.balance_ussd": check_modem_balance_ussd,
+    "modem.balance_every": check_modem_balance_every,
+    "modem.balance_regex": check_modem_balance_regex,
+    "modem.balance_low": check_modem_balance_low,
+    "modem.expires_on": check_modem_expires_on,
+    "modem.topup_every": check_modem_topup_every,
+    "modem.expiry_warn": check_modem_expiry_warn,
+    "modem.keepalive_every": check_modem_keepalive_every,
+    "modem.keepalive_kind": check_modem_keepalive_kind,
+    "modem.keepalive_to": check_modem_keepalive_to,
+    "modem.keepalive_ussd": check_modem_keepalive_ussd,
+    "modem.keepalive_text": check_modem_keepalive_text,
     "phones.enabled": check_phones_enabled,
     "phones.allow_new_orgs": check_phones_allow_new_orgs,
     "phones.result_timeout": check_phones_result_timeout,
@@ -1202,6 +1347,7 @@ CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "demo.report_delay": check_demo_report_delay,
     "demo.control_port": check_demo_control_port,
     "demo.rate_per_minute": check_demo_rate_per_minute,
+    "demo.ussd_answers": check_demo_ussd_answers,
     "limits.streams_per_key": check_limits_streams_per_key,
     "limits.failed_auth_max": check_limits_failed_auth_max,
     "limits.failed_auth_window": check_limits_failed_auth_window,

@@ -3,6 +3,7 @@
 import { messagesBefore, newestMessageId } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
 import { ago, fullTime, isNewerState, plural, shortTime, startOfToday } from "./format.js";
+import { careBlock } from "./simcare.js";
 import { emptyState, errorLine, signalBars, sparkline } from "./widgets.js";
 
 const HOURS = 24;
@@ -77,7 +78,7 @@ export function mount(root, ctx) {
     fill(
       simGrid,
       ctx.sims.length
-        ? ctx.sims.map((sim) => simCard(sim, perSim.get(sim.id) || { sent: 0, received: 0 }, offlineSince.get(sim.id)))
+        ? ctx.sims.map((sim) => simCard(sim, perSim.get(sim.id) || { sent: 0, received: 0 }, offlineSince.get(sim.id), ctx))
         : emptyState(
             "No SIM is connected",
             "Plug in a USB GSM modem (or start relayd with --demo), or pair an Android phone.",
@@ -178,7 +179,7 @@ function tile(label, value, tone = "", note = "") {
   );
 }
 
-function simCard(sim, counts, offlineAt) {
+function simCard(sim, counts, offlineAt, ctx) {
   const registration = !sim.online
     ? null
     : sim.roaming
@@ -222,6 +223,7 @@ function simCard(sim, counts, offlineAt) {
       h("div", null, h("dt", null, "Sent today"), h("dd", { class: "sent-today" }, String(counts.sent))),
       h("div", null, h("dt", null, "Received today"), h("dd", { class: "received-today" }, String(counts.received))),
     ),
+    careBlock(sim, ctx), // balance, expiry, "Check balance" (web/simcare.js)
   );
 }
 

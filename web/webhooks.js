@@ -14,7 +14,9 @@ const EVENTS = [
   ["sms.queued", "SMS queued"],
   ["sim.quarantined", "SIM quarantined (its sends keep failing)"],
   ["sim.recovered", "SIM back in the pool"],
-  ["sim.*", "SIM online, offline, changes, quarantine"],
+  ["sim.balance_low", "SIM balance low"],
+  ["sim.expiring", "SIM expiring soon"],
+  ["sim.*", "SIM online, offline, changes, quarantine, balance, expiry"],
 ];
 const LOG_PAGE = 20;
 

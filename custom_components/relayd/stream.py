@@ -34,7 +34,8 @@ MAX_REPLAY_AGE = timedelta(days=1)
 """After a long outage, SMS older than this are not fired as fresh events (logged instead)."""
 REFRESH_ON = frozenset(
     {"sms.received", "sms.sent", "sms.delivered", "sms.failed", "sms.queued",
-     "sim.online", "sim.offline", "sim.updated", "sim.quarantined", "sim.recovered"}
+     "sim.online", "sim.offline", "sim.updated", "sim.quarantined", "sim.recovered",
+     "sim.balance_low", "sim.expiring"}
 )  # fmt: skip
 
 

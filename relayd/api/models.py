@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -199,8 +199,22 @@ class SimPlanUpdate(BaseModel):
     monthly_cap: int | None = Field(None, ge=0, le=10**9, description="Messages a month; 0: none")
 
 
-class Sim(BaseModel):
-    """A SIM (modem or phone slot)."""
+class CareFields(BaseModel):
+    """A SIM's care as `GET /api/v1/sims` shows it: balance, expiry, keepalive, settings."""
+
+    balance: dict[str, Any] | None = Field(
+        None, description="`{amount, currency, checked_at}` of the newest answered check"
+    )
+    balance_checked_at: str | None = None
+    next_balance_check: str | None = None
+    expires_at: str | None = None
+    topup_at: str | None = None
+    keepalive_at: str | None = None
+    care: dict[str, Any] = Field({}, description="The SIM's care settings in effect")
+
+
+class Sim(CareFields):
+    """A SIM (modem or phone slot), with its care (relayd/api/sim_care.py)."""
 
     id: str
     kind: Literal["modem", "phone"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
@@ -13,13 +12,7 @@ from relayd.api.framework import Api, json_response, read_json, validate
 from relayd.api.schemas import E164
 from relayd.bridges.base import SendFailed
 from relayd.exceptions import ApiError
-
-USSD_RE = re.compile(r"^[0-9*#+]{2,40}$")
-
-
-@runtime_checkable
-class _UssdCapable(Protocol):
-    async def ussd(self, code: str) -> str: ...
+from relayd.simcare.settings import USSD_RE
 
 
 @runtime_checkable
@@ -90,7 +83,7 @@ def register(api: Api) -> None:
     )(call)
 
 
-def _failed(exc: SendFailed) -> ApiError:
+def failed(exc: SendFailed) -> ApiError:
     """409 when the SIM cannot now, 422 when the network refuses this request for good
     (an unknown USSD code: retrying will not help), 502 when the modem itself failed."""
     status = {"offline": 409, "sim_busy": 409}.get(exc.code, 502 if exc.transient else 422)
@@ -102,12 +95,12 @@ async def ussd(request: web.Request) -> web.Response:
     body = validate(UssdRequest, await read_json(request))
     if not USSD_RE.match(body.code):
         raise ApiError(422, "invalid_field", "code: use digits, * and #, e.g. *100#", "code")
-    sim = relay_of(request).calls.pick(key_of(request).org, body.sim, "ussd")
-    assert isinstance(sim, _UssdCapable)
+    calls = relay_of(request).calls
+    sim = calls.pick(key_of(request).org, body.sim, "ussd")
     try:
-        answer = await sim.ussd(body.code)
+        answer = await calls.ussd(sim, body.code)
     except SendFailed as exc:
-        raise _failed(exc) from None
+        raise failed(exc) from None
     result: dict[str, Any] = {"ok": True, "sim": sim.info.id, "code": body.code, "answer": answer}
     return json_response(result)
 
@@ -124,5 +117,5 @@ async def call(request: web.Request) -> web.Response:
     try:
         result = await sim.call(to, body.ring_seconds)
     except SendFailed as exc:
-        raise _failed(exc) from None
+        raise failed(exc) from None
     return json_response({"ok": True, "sim": sim.info.id, "to": to, "result": result})

@@ -29,6 +29,7 @@ from relayd.api.models import (
     SimList,
 )
 from relayd.api.presenters import iso, message_json, send_results
+from relayd.api.sim_care import care_json
 from relayd.exceptions import ApiError
 from relayd.sending import SendOrder
 
@@ -201,6 +202,7 @@ async def list_sims(request: web.Request) -> web.Response:
     sims: list[dict[str, Any]] = []
     for backend in relay.sims.for_org(key.org):
         data = relay.sims.snapshot(backend)
+        data |= care_json(relay.care.status(backend.info.id))  # balance, expiry, keepalive
         control = backend.info.extra.get("control_url")
         if control and key.has_scope("admin"):
             data["control_url"] = control

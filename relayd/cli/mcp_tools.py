@@ -287,9 +287,10 @@ TOOLS = (
         "list_sims",
         "List SIMs",
         "The relay's SIMs (modems and phone slots): number, operator, signal, online, queue "
-        "depth, send caps (`caps`: daily/monthly limit and used) and health (`health`: "
-        "`quarantined` until a time after repeated failures). Messages only go out while a "
-        "SIM is online, in the pool and under its caps; otherwise they wait queued.",
+        "depth, send caps (`caps`: daily/monthly limit and used), health (`health`: "
+        "`quarantined` until a time after repeated failures), last known `balance` and "
+        "`expires_at`. Messages only go out while a SIM is online, in the pool and under its "
+        "caps; otherwise they wait queued.",
         {"type": "object", "properties": {}, "additionalProperties": False},
         list_sims,
     ),

@@ -38,6 +38,13 @@ class CallCapable(Protocol):
     async def call(self, to: str, ring_seconds: float) -> str: ...
 
 
+@runtime_checkable
+class UssdCapable(Protocol):
+    """A SIM that can run USSD codes (modems)."""
+
+    async def ussd(self, code: str) -> str: ...
+
+
 class CallDispatcher:
     """Starts ring calls on a call-capable SIM and records how each ended."""
 
@@ -66,6 +73,11 @@ class CallDispatcher:
                 code="no_sim_online",
             )
         return online[0]
+
+    async def ussd(self, backend: SimBackend, code: str) -> str:
+        """The network's answer to `code` on `backend` (from `pick(..., "ussd")`); SendFailed."""
+        assert isinstance(backend, UssdCapable)  # pick admits SIMs with the capability only
+        return await backend.ussd(code)
 
     async def start(self) -> None:
         """Calls cut by the last stop are recorded as failed."""

@@ -27,11 +27,14 @@ from relayd.store.plans import HealthRow, PlanStore, Usage
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
+from relayd.store.simcare import BalanceEntry, CareState, SimCareStore
 from relayd.store.webhooks import WebhookStore
 
 __all__ = [
     "ApiKey",
+    "BalanceEntry",
     "CallRow",
+    "CareState",
     "Created",
     "EventPayloads",
     "EventRow",
@@ -77,6 +80,7 @@ class Store:
         self.limits = LimitStore(self.db)  # shared limits, for relays sharing the database
         self.fleet = FleetStore(self.db, payloads.message)  # relays sharing this database
         self.plans = PlanStore(self.db)  # per-SIM caps, send counters, health
+        self.simcare = SimCareStore(self.db)  # balance history and care state per SIM
 
     async def open(self) -> None:
         """Open the database, migrate, make sure the `default` org exists; start pruning."""

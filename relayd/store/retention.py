@@ -50,6 +50,7 @@ TABLES = (
     Table("calls", "created_at", "status IN ('queued', 'ringing')"),
     Table("unmatched_reports", "at"),
     Table("inbound_parts", "first_seen", key="", primary="org, sim, sender, reference, total, seq"),
+    Table("sim_balances", "at"),
 )
 
 

@@ -356,4 +356,30 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE messages ADD COLUMN status_detail TEXT;
     """,
+    # 12: SIM care (issue 14): per SIM the API's care settings and when each care last ran;
+    # the balance history (every check or USSD keepalive, its answer and the amount in it)
+    """
+    CREATE TABLE sim_care (
+        sim TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        balance_checked_at REAL,
+        balance_low INTEGER NOT NULL,
+        keepalive_at REAL,
+        topup_at REAL,
+        expiring_for REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE sim_balances (
+        id INTEGER PRIMARY KEY,
+        sim TEXT NOT NULL,
+        org TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        answer TEXT,
+        amount REAL,
+        currency TEXT,
+        error TEXT
+    );
+    CREATE INDEX sim_balances_sim ON sim_balances(sim, id);
+    """,
 ]

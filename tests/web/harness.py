@@ -67,9 +67,13 @@ class DemoRelay:
 
     def inject(self, sender: str, text: str) -> None:
         """An SMS from `sender` arrives at the demo modem (its simulator's control API)."""
+        self.control("/inbound", {"from": sender, "text": text})
+
+    def control(self, path: str, body: dict[str, Any]) -> None:
+        """POST `body` to the demo modem simulator's control API."""
         request = urllib.request.Request(
-            f"{self.control_url}/inbound",
-            data=json.dumps({"from": sender, "text": text}).encode(),
+            f"{self.control_url}{path}",
+            data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json"},
         )
