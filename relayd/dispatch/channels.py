@@ -204,4 +204,3 @@ class ChannelOutbox:
             return None
         index = min(message.attempts - 1, len(self.retry_delays) - 1)
         return self.retry_delays[index] if self.retry_delays else 0.0
-

@@ -155,16 +155,16 @@ class HealthBook:
         if after and record.failures >= after:
             return True
         window = record.recent
-        return bool(rate) and len(window) >= self.config.quarantine_window and (
-            sum(window) / len(window) > rate
+        return (
+            bool(rate)
+            and len(window) >= self.config.quarantine_window
+            and (sum(window) / len(window) > rate)
         )
 
     async def _quarantine(self, sim: SimBackend, record: SimHealth, why: str) -> None:
         record.until = self.clock() + record.backoff
         record.probing = False
-        _LOGGER.warning(
-            "SIM %s quarantined for %.0f s: %s", sim.info.id, record.backoff, why
-        )
+        _LOGGER.warning("SIM %s quarantined for %.0f s: %s", sim.info.id, record.backoff, why)
         await self._store(sim, record, "sim.quarantined")
 
     async def _store(self, sim: SimBackend, record: SimHealth, event: str) -> None:

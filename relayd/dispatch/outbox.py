@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from relayd.bridges.base import OutboundSms, SendFailed, SimBackend
@@ -15,8 +16,8 @@ from relayd.dispatch.caps import CapBook
 from relayd.dispatch.health import HealthBook
 from relayd.dispatch.lane import Lane
 from relayd.dispatch.queue import PendingQueue, pending_of
-from relayd.dispatch.router import Pending, Router, sim_matches
-from relayd.dispatch.waiting import waiting_detail
+from relayd.dispatch.router import Pending, Router
+from relayd.dispatch.waiting import say_why_waiting
 from relayd.numbers import mask_number
 from relayd.store import Store, Usage
 
@@ -229,13 +230,17 @@ class Outbox:
         for org in self._pending.ready_orgs():
             org_sims = by_org.get(org, [])
             if not any(self._available(s) for s in org_sims):
-                await self._say_why_waiting(org, org_sims)
+                await say_why_waiting(
+                    self.store, self.caps, self.health, partial(self._pending.ready, org), org_sims
+                )
                 continue  # nothing can move: its backlog is not walked
             for message in self._pending.ready(org):
                 sim = self.router.choose(message, org_sims, self._available, self._load)
                 if sim is None:
                     if message.sim_request:
-                        await self._say_why_waiting(org, org_sims, message)
+                        await say_why_waiting(
+                            self.store, self.caps, self.health, partial(list, [message]), org_sims
+                        )
                     continue
                 self._pending.discard(message.id)
                 self._start_send(message, sim)
@@ -258,31 +263,6 @@ class Outbox:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, min(delays)), self.wake)
         if self.intake is not None:
             self.intake.want()
-
-    async def _say_why_waiting(
-        self, org: str, org_sims: list[SimBackend], only: Pending | None = None
-    ) -> None:
-        """Store `status_detail` on messages that wait because every SIM they may use is
-        capped or quarantined (free when no SIM has a cap and none is quarantined)."""
-        if not (self.caps.active or self.health.holding):
-            return
-        details: dict[str | None, str | None] = {}
-        changed: dict[str | None, list[int]] = {}
-        for message in [only] if only is not None else self._pending.ready(org):
-            wanted = message.sim_request
-            if wanted not in details:
-                usable = [
-                    s
-                    for s in org_sims
-                    if (sim_matches(s, wanted) if wanted else s.info.online)
-                ]
-                details[wanted] = waiting_detail(self.caps, self.health, usable)
-            detail = details[wanted]
-            if detail is not None and detail != message.detail:
-                message.detail = detail
-                changed.setdefault(detail, []).append(message.id)
-        for detail, ids in changed.items():
-            await self.store.messages.set_status_detail(ids, detail)
 
     def _start_send(self, message: Pending, sim: SimBackend, *, counted: bool = False) -> None:
         lane = self.lane(sim)
