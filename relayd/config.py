@@ -125,6 +125,14 @@ class LimitsConfig(_Section):
     app_stream_queue: int = Field(100, ge=1)  # events waiting per app phone stream; oldest dropped
 
 
+class OptoutConfig(_Section):
+    enabled: bool = True  # false: stop/start words in inbound SMS change nothing
+    stop_words: list[str] = ["STOP", "UNSUBSCRIBE"]
+    start_words: list[str] = ["START"]
+    stop_reply: str = Field("", max_length=1000)  # empty: no confirmation SMS
+    start_reply: str = Field("", max_length=1000)
+
+
 class DemoConfig(_Section):
     send_delay: float = Field(0.5, ge=0)
     report_delay: float = Field(1.0, ge=0)
@@ -143,6 +151,7 @@ class Config(_Section):
     email: EmailConfig = EmailConfig()
     webhook: list[WebhookConfig] = []
     limits: LimitsConfig = LimitsConfig()
+    optout: OptoutConfig = OptoutConfig()
     demo: DemoConfig = DemoConfig()
 
     @property

@@ -25,6 +25,9 @@ from relayd.dispatch.outbox import Outbox
 from relayd.dispatch.router import Router
 from relayd.dispatch.sims import SimRegistry
 from relayd.events import EventBus
+from relayd.flows.optout import OptoutGuard
+from relayd.flows.schedules import Clock, Scheduler
+from relayd.flows.templates import TemplateExpander
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
@@ -40,7 +43,7 @@ class Relay:
 
     version = __version__
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.store = Store(
             config.storage.path,
@@ -80,6 +83,12 @@ class Relay:
         self.sending = SendService(
             config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
+        # Message workflows (issue 14): hooks in the send pipeline, the inbound hook, the timer.
+        self.optout = OptoutGuard(config.optout, self.store, config.sms.default_region)
+        self.optout.sending = self.sending
+        self.sending.expander = TemplateExpander(self.store)
+        self.sending.optouts = self.optout
+        self.scheduler = Scheduler(self.store, self.sending, clock)
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.calls = CallDispatcher(self.store, self.sims)
         self.webhooks = WebhookWorker(config, self.store.webhooks)
@@ -98,6 +107,7 @@ class Relay:
             self.store.on_commit(self.bus.publish)
             self.store.on_commit(self.webhooks.on_commit)
             self.store.on_commit(self.forwarder.on_commit)
+            self.store.on_commit(self.optout.on_commit)
             if not await self.store.keys.has_admin_key():
                 _key, secret = await self.store.keys.create_key("default", "admin", ["admin"])
                 self.admin_key = secret
@@ -119,6 +129,9 @@ class Relay:
             undo.push_async_callback(self.forwarder.stop)
             await self.calls.start()
             undo.push_async_callback(self.calls.stop)
+            await self.scheduler.start()  # after the outbox: a late run's sends are taken
+            undo.push_async_callback(self.scheduler.stop)
+            undo.push_async_callback(self.optout.stop)
             for backend in backends or []:
                 await self.sims.add(backend)
             undo.pop_all()  # all started: from here on `stop` takes it down
@@ -131,6 +144,8 @@ class Relay:
 
     async def stop(self) -> None:
         """Park phone sends, drain sends, stop SIMs, close the store."""
+        await self.scheduler.stop()  # no new runs; then opt-outs and replies in progress end
+        await self.optout.stop()
         for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
             await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)

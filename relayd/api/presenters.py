@@ -81,6 +81,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "delivered_at": iso(row.delivered_at),
         "received_at": iso(row.received_at),
         "partial": row.partial,
+        "schedule_id": row.schedule_id,
     }
     if row.history is not None:
         data["history"] = [
@@ -121,6 +122,7 @@ def key_json(key: ApiKey) -> dict[str, object]:
         "scopes": sorted(key.scopes),
         "allowlist": list(key.allowlist),
         "rate_limit": key.rate_limit,
+        "ignore_optout": key.ignore_optout,
         "created_at": iso(key.created_at),
         "revoked": key.revoked_at is not None,
         "last_used_at": iso(key.last_used_at),

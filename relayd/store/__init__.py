@@ -11,15 +11,19 @@ from dataclasses import dataclass
 from relayd.store.asg import AsgStore
 from relayd.store.backend import CommitListener
 from relayd.store.calls import CallStore
+from relayd.store.contacts import ContactStore
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
 from relayd.store.events import EventStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
+from relayd.store.optouts import OptoutStore
 from relayd.store.phones import PhoneStore
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
+from relayd.store.schedules import ScheduleStore
+from relayd.store.templates import TemplateStore
 from relayd.store.webhooks import WebhookStore
 
 __all__ = [
@@ -65,6 +69,10 @@ class Store:
         self.cursors = CursorStore(self.db)
         self.webhooks = WebhookStore(self.db)
         self.asg = AsgStore(self.db)  # phones of the "SMS Gateway for Android" app
+        self.templates = TemplateStore(self.db)  # message workflows (issue 14)
+        self.contacts = ContactStore(self.db)
+        self.optouts = OptoutStore(self.db)
+        self.schedules = ScheduleStore(self.db)
 
     async def open(self) -> None:
         """Open the file, migrate, make sure the `default` org exists; start the retention runs."""

@@ -65,6 +65,7 @@ class MessageRow:
     received_at: float | None = None
     partial: bool = False
     external_id: str | None = None
+    schedule_id: int | None = None  # the recurring schedule that sent it
     history: tuple[StatusChange, ...] | None = None  # only where asked for (one message)
 
 

@@ -35,6 +35,7 @@ class NewMessage:
     expires_at: float | None = None
     delivery_report: bool = True
     force_gsm7: bool = False
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class MessageStore:
                     "created_at": now,
                     "send_at": item.send_at,
                     "expires_at": item.expires_at,
+                    "schedule_id": item.schedule_id,
                 }
                 message = insert_message_in(tx, values, self.shape)
                 assert message is not None  # a plain INSERT stores or raises

@@ -23,7 +23,9 @@ EVENT_FOR_STATUS = {
     "received": "sms.received",
 }
 # Columns a new message may leave out, with the values the schema gives them.
-_NULLABLE = "sim sim_request error idempotency_key request_hash source subject external_id"
+_NULLABLE = (
+    "sim sim_request error idempotency_key request_hash source subject external_id schedule_id"
+)
 _TIMES = "send_at expires_at sent_at delivered_at received_at"
 MessageShape = Callable[[MessageRow], dict[str, Any]]  # a message as its event carries it
 _NEW_MESSAGE: dict[str, Any] = dict.fromkeys(f"{_NULLABLE} {_TIMES}".split()) | {

@@ -1,0 +1,310 @@
+"""Recurring sends: RRULE rules (daily, weekly, monthly) from a start time in a time zone.
+
+A schedule fires a normal send through `SendService.submit` (source `schedule`, the
+message's `schedule_id` set) with the key that created it, so its scopes, allowlist, rate
+limit and the opt-out list apply as they do to any send (opted-out recipients are skipped).
+
+Timing: one timer, armed for the earliest `next_run` of every running schedule (a timer
+handle from the clock, re-armed after each run and each API change: no poll loop). The
+wall clock can step (NTP, a Pi without RTC booting), so the timer is never set further than
+`MAX_TIMER` ahead: it then wakes, finds nothing due and is set again.
+
+Missed runs: a relay that was down (or a schedule resumed after a pause) fires a run that
+fell due while it could not, once, late, and then continues at the next occurrence after
+now; runs missed in between are not made up. Each run's idempotency key names its
+occurrence, so a crash between storing the run and recording it never sends it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import time
+import zoneinfo
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from dateutil.rrule import rrule, rrulestr
+
+from relayd.exceptions import InvalidField, Refused
+from relayd.sending import SendOrder, SendService
+from relayd.store import ApiKey, Store
+from relayd.store.schedules import NewSchedule, ScheduleRow
+
+_LOGGER = logging.getLogger(__name__)
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
+PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS",
+         "WKST", "BYHOUR", "BYYEARDAY", "BYWEEKNO"}  # fmt: skip
+HORIZON = dt.timedelta(days=4 * 366 + 1)  # a rule with no run this far ahead counts as ended
+PAST_START = dt.timedelta(days=366)  # how far back a start may be
+MAX_TIMER = 3600.0  # seconds: the timer wakes at least this often (wall clock steps)
+SOURCE = "schedule"
+RULE = re.compile(r"^[A-Za-z0-9=;,+-]{1,300}$")
+
+
+class Timer(Protocol):
+    """A pending call of a clock."""
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Where "now" comes from, and timers at a wall-clock time: injectable for tests."""
+
+    def now(self) -> float: ...
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer: ...
+
+
+class SystemClock:
+    """The real clock: `time.time()` and the event loop's timers."""
+
+    def now(self) -> float:
+        """Epoch seconds."""
+        return time.time()
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Call `callback` at `when` (epoch seconds), or sooner: at most MAX_TIMER from now."""
+        delay = min(max(0.0, when - time.time()), MAX_TIMER)
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA time zone `name`; InvalidField when there is none."""
+    try:
+        if not re.fullmatch(r"[A-Za-z0-9_+/-]{1,64}", name) or ".." in name:
+            raise ValueError(name)
+        return zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise InvalidField(
+            "timezone", f"timezone: '{name}' is not an IANA time zone such as Europe/Berlin",
+            "invalid_timezone",
+        ) from None  # fmt: skip
+
+
+def local_start(start: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The first run's wall time in `tz` (an offset given with `start` is converted)."""
+    if start.tzinfo is not None:
+        start = start.astimezone(tz)
+    return start.replace(tzinfo=tz, microsecond=0)
+
+
+def parse_rule(rule: str, start: dt.datetime) -> rrule:
+    """An RRULE (`FREQ=WEEKLY;BYDAY=MO`, daily/weekly/monthly) from `start`; InvalidField."""
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+
+    def refuse(why: str) -> InvalidField:
+        return InvalidField("rule", f"rule: {why}", "invalid_rule")
+
+    if not RULE.match(text):
+        raise refuse("write an RRULE such as FREQ=WEEKLY;BYDAY=MO (at most 300 characters)")
+    parts: dict[str, str] = {}
+    for part in text.upper().split(";"):
+        name, _, value = part.partition("=")
+        if name not in PARTS or not value:
+            raise refuse(f"'{part}' is not supported; use {', '.join(sorted(PARTS))}")
+        parts[name] = value
+    if parts.get("FREQ") not in FREQUENCIES:
+        raise refuse(f"FREQ must be one of {', '.join(FREQUENCIES)}")
+    for name, low, high in (("INTERVAL", 1, 1000), ("COUNT", 1, 100_000)):
+        if name in parts and not (parts[name].isdigit() and low <= int(parts[name]) <= high):
+            raise refuse(f"{name} must be a whole number from {low} to {high}")
+    try:
+        parsed = rrulestr(text, dtstart=start)
+    except (ValueError, TypeError, OverflowError, IndexError) as exc:
+        raise refuse(str(exc)) from None
+    assert isinstance(parsed, rrule)
+    return parsed
+
+
+def next_run(rule: rrule, after: dt.datetime) -> dt.datetime | None:
+    """The first occurrence strictly after `after`; None when there is none within HORIZON."""
+    limit = after + HORIZON
+    # dateutil keeps the rule's own end (UNTIL, COUNT) only in these attributes
+    until: dt.datetime | None = getattr(rule, "_until", None)
+    bounded = rule.replace(count=None, until=limit if until is None else min(until, limit))
+    probe = next(iter(bounded.xafter(after, count=1)), None)
+    if probe is None:
+        return None  # also keeps rules that can never match from iterating to year 9999
+    if getattr(rule, "_count", None) is None:
+        return probe
+    return next(iter(rule.xafter(after, count=1)), None)
+
+
+def first_run(rule: rrule, now: float, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
+    """The first occurrence at or after `now` (the start itself when it is still ahead)."""
+    at = dt.datetime.fromtimestamp(now, tz) - dt.timedelta(microseconds=1)
+    return next_run(rule, at)
+
+
+# --- the scheduler ----------------------------------------------------------------------------
+
+
+class Scheduler:
+    """Fires due schedules through the send pipeline; one timer for the earliest next run."""
+
+    def __init__(self, store: Store, sending: SendService, clock: Clock | None = None) -> None:
+        self.store = store
+        self.sending = sending
+        self.clock: Clock = clock or SystemClock()
+        self._timer: Timer | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running = False
+
+    async def start(self) -> None:
+        """Fire what fell due while the relay was down (once each), then arm the timer."""
+        self._running = True
+        await self._run_due()
+
+    async def stop(self) -> None:
+        """Cancel the timer; let a run in progress finish."""
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.idle()
+
+    async def idle(self) -> None:
+        """Return when no run and no re-arming is in progress."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def wake(self) -> None:
+        """Schedules changed (created, paused, deleted): run what is due and re-arm."""
+        if not self._running:
+            return
+        task = asyncio.create_task(self._run_due(), name="schedules")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def create(
+        self, key: ApiKey, name: str, rule: str, start: dt.datetime, timezone: str,
+        send: dict[str, Any],
+    ) -> ScheduleRow:  # fmt: skip
+        """Check the rule and the send (as a run would make it), store, re-arm the timer."""
+        tz = zone(timezone)
+        first_local = local_start(start, tz)
+        now = self.clock.now()
+        if first_local.timestamp() < now - PAST_START.total_seconds():
+            raise InvalidField("start", "start: at most a year in the past", "invalid_start")
+        parsed = parse_rule(rule, first_local)
+        first = first_run(parsed, now, tz)
+        if first is None:
+            raise InvalidField(
+                "rule", "rule: it has no run in the next four years", "invalid_rule"
+            )
+        await self.sending.check(key, [send_order(send, None, None)])  # refused now, not later
+        row = await self.store.schedules.create(
+            NewSchedule(key.org, key.id, name, rule.strip(), first_local.replace(tzinfo=None)
+                        .isoformat(), timezone, send, first.timestamp())
+        )  # fmt: skip
+        self.wake()
+        return row
+
+    async def update(
+        self, org: str, schedule_id: int, *, paused: bool | None, name: str | None
+    ) -> ScheduleRow | None:
+        """Pause (no next run) or resume (the next run after now), or rename."""
+        current = await self.store.schedules.get(org, schedule_id)
+        if current is None:
+            return None
+        now_paused = current.paused if paused is None else paused
+        upcoming = None if now_paused else (
+            current.next_run if not current.paused else self.next_after_now(current)
+        )  # fmt: skip
+        row = await self.store.schedules.set_state(
+            org, schedule_id, paused=paused, name=name, next_run=upcoming
+        )
+        self.wake()
+        return row
+
+    async def delete(self, org: str, schedule_id: int) -> bool:
+        """Remove a schedule; its timer is re-armed for the others."""
+        done = await self.store.schedules.delete(org, schedule_id)
+        self.wake()
+        return done
+
+    def rule_of(self, schedule: ScheduleRow) -> rrule:
+        """A stored schedule's rule from its start in its time zone."""
+        tz = zone(schedule.timezone)
+        start = dt.datetime.fromisoformat(schedule.start_local).replace(tzinfo=tz)
+        return parse_rule(schedule.rule, start)
+
+    def next_after_now(self, schedule: ScheduleRow) -> float | None:
+        """When the schedule runs next, counted from now."""
+        found = first_run(self.rule_of(schedule), self.clock.now(), zone(schedule.timezone))
+        return None if found is None else found.timestamp()
+
+    async def _run_due(self) -> None:
+        async with self._lock:
+            try:
+                for schedule in await self.store.schedules.due(self.clock.now()):
+                    await self._fire(schedule)
+            finally:
+                await self._arm()
+
+    async def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._running:
+            return
+        at = await self.store.schedules.next_due()
+        if at is not None:
+            self._timer = self.clock.call_at(at, self.wake)
+
+    async def _fire(self, schedule: ScheduleRow) -> None:
+        assert schedule.next_run is not None  # only due schedules are fired
+        occurrence = dt.datetime.fromtimestamp(schedule.next_run, zone(schedule.timezone))
+        error: str | None = None
+        key = await self.store.keys.get_active(schedule.key_id)
+        if key is None:
+            error = "the API key that created this schedule was revoked"
+        else:
+            try:
+                await self.sending.submit(key, order_of(schedule, occurrence))
+            except Refused as exc:
+                error = exc.message
+            except Exception:  # a run must not stop the timer; the next one is tried
+                _LOGGER.exception("Schedule %d: run failed", schedule.id)
+                error = "internal error; see the log"
+        if error is not None:
+            _LOGGER.warning("Schedule %d: run of %s not sent: %s", schedule.id,
+                            occurrence.isoformat(), error)  # fmt: skip
+        try:
+            upcoming = self.next_after_now(schedule)  # missed runs are not made up
+        except InvalidField:
+            upcoming = None
+        await self.store.schedules.record_run(schedule.id, schedule.next_run, upcoming, error)
+
+
+def order_of(schedule: ScheduleRow, occurrence: dt.datetime) -> SendOrder:
+    """The send of one run, as the schedule holds it."""
+    return send_order(
+        schedule.send, schedule.id, f"schedule-{schedule.id}-{occurrence.isoformat()}"
+    )
+
+
+def send_order(send: dict[str, Any], schedule_id: int | None, key: str | None) -> SendOrder:
+    """A schedule's stored send as an order (recipients who opted out are skipped)."""
+    return SendOrder(
+        to=list(send.get("to") or []),
+        text=send.get("text") or "",
+        template=send.get("template"),
+        vars=send.get("vars"),
+        group=send.get("group"),
+        sim=send.get("sim"),
+        source=SOURCE,
+        schedule_id=schedule_id,
+        idempotency_key=key,
+        optout="skip",
+    )
+
