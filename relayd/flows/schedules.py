@@ -138,10 +138,12 @@ def next_run(rule: rrule, after: dt.datetime) -> dt.datetime | None:
     return next(iter(rule.xafter(after, count=1)), None)
 
 
-def first_run(rule: rrule, now: float, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
-    """The first occurrence at or after `now` (the start itself when it is still ahead)."""
-    at = dt.datetime.fromtimestamp(now, tz) - dt.timedelta(microseconds=1)
-    return next_run(rule, at)
+def first_run(
+    rule: rrule, now: float, tz: zoneinfo.ZoneInfo, *, inclusive: bool = True
+) -> dt.datetime | None:
+    """The first occurrence at (when `inclusive`) or after `now`."""
+    at = dt.datetime.fromtimestamp(now, tz)
+    return next_run(rule, at - dt.timedelta(microseconds=1) if inclusive else at)
 
 
 # --- the scheduler ----------------------------------------------------------------------------
@@ -238,9 +240,13 @@ class Scheduler:
         start = dt.datetime.fromisoformat(schedule.start_local).replace(tzinfo=tz)
         return parse_rule(schedule.rule, start)
 
-    def next_after_now(self, schedule: ScheduleRow) -> float | None:
-        """When the schedule runs next, counted from now."""
-        found = first_run(self.rule_of(schedule), self.clock.now(), zone(schedule.timezone))
+    def next_after_now(self, schedule: ScheduleRow, done: float | None = None) -> float | None:
+        """When the schedule runs next, counted from now (after `done`, the run just made)."""
+        now = self.clock.now()
+        after = now if done is None else max(now, done)
+        found = first_run(
+            self.rule_of(schedule), after, zone(schedule.timezone), inclusive=done is None
+        )
         return None if found is None else found.timestamp()
 
     async def _run_due(self) -> None:
@@ -280,7 +286,7 @@ class Scheduler:
             _LOGGER.warning("Schedule %d: run of %s not sent: %s", schedule.id,
                             occurrence.isoformat(), error)  # fmt: skip
         try:
-            upcoming = self.next_after_now(schedule)  # missed runs are not made up
+            upcoming = self.next_after_now(schedule, schedule.next_run)  # missed: not made up
         except InvalidField:
             upcoming = None
         await self.store.schedules.record_run(schedule.id, schedule.next_run, upcoming, error)
