@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -37,7 +37,7 @@ async def start_relay(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
     config: Config,
     clock: ManualClock,
-) -> AsyncIterator[Start]:
+) -> Start:
     """Start a relay on the test's database and clock (again after a stop: a restart)."""
 
     async def start() -> RelayClient:
@@ -46,7 +46,7 @@ async def start_relay(
         relay = app[RELAY]
         return RelayClient(client, relay, relay.admin_key or relay.admin_key_path.read_text().strip())
 
-    yield start
+    return start
 
 
 async def advance(relay: RelayClient, clock: ManualClock, when: dt.datetime) -> None:
