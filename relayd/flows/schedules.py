@@ -35,10 +35,26 @@ from relayd.store.schedules import NewSchedule, ScheduleRow
 
 _LOGGER = logging.getLogger(__name__)
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
-PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS",
-         "WKST", "BYHOUR", "BYYEARDAY", "BYWEEKNO"}  # fmt: skip
+# The RRULE parts taken, each with what its values may be. Fewer than RFC 5545 on purpose:
+# dateutil walks period by period up to the year 9999 looking for a rule that can never
+# match (BYSETPOS=366, BYMONTH=2 with BYMONTHDAY=30, ...), seconds of CPU; these parts and
+# the combination checks of `_feasible` keep every accepted rule matching within months.
+DAYS = r"(MO|TU|WE|TH|FR|SA|SU)"
+PARTS = {
+    "FREQ": r"DAILY|WEEKLY|MONTHLY",
+    "INTERVAL": r"[1-9][0-9]?",
+    "COUNT": r"[1-9][0-9]{0,4}",
+    "UNTIL": r"[0-9]{8}(T[0-9]{6}Z)?",
+    "BYDAY": rf"([+-]?[1-4])?{DAYS}(,([+-]?[1-4])?{DAYS})*",
+    "BYMONTHDAY": r"-?([1-9]|[12][0-9]|3[01])(,-?([1-9]|[12][0-9]|3[01]))*",
+    "BYMONTH": r"([1-9]|1[0-2])(,([1-9]|1[0-2]))*",
+    "BYHOUR": r"([0-9]|1[0-9]|2[0-3])(,([0-9]|1[0-9]|2[0-3]))*",
+    "WKST": DAYS,
+}
+MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # fmt: skip
 HORIZON = dt.timedelta(days=4 * 366 + 1)  # a rule with no run this far ahead counts as ended
 PAST_START = dt.timedelta(days=366)  # how far back a start may be
+FUTURE_START = dt.timedelta(days=3653)  # and how far ahead
 MAX_TIMER = 3600.0  # seconds: the timer wakes at least this often (wall clock steps)
 SOURCE = "schedule"
 RULE = re.compile(r"^[A-Za-z0-9=;,+-]{1,300}$")
@@ -108,20 +124,42 @@ def parse_rule(rule: str, start: dt.datetime) -> rrule:
     parts: dict[str, str] = {}
     for part in text.upper().split(";"):
         name, _, value = part.partition("=")
-        if name not in PARTS or not value:
-            raise refuse(f"'{part}' is not supported; use {', '.join(sorted(PARTS))}")
+        if name not in PARTS:
+            raise refuse(f"'{part[:40]}' is not supported; use {', '.join(sorted(PARTS))}")
+        if name in parts:
+            raise refuse(f"{name} is given twice")
+        if name == "FREQ" and value not in FREQUENCIES:
+            raise refuse(f"FREQ must be one of {', '.join(FREQUENCIES)}")
+        if not re.fullmatch(PARTS[name], value):
+            raise refuse(f"'{part[:40]}': not a value this relay takes for {name}")
         parts[name] = value
-    if parts.get("FREQ") not in FREQUENCIES:
+    if "FREQ" not in parts:
         raise refuse(f"FREQ must be one of {', '.join(FREQUENCIES)}")
-    for name, low, high in (("INTERVAL", 1, 1000), ("COUNT", 1, 100_000)):
-        if name in parts and not (parts[name].isdigit() and low <= int(parts[name]) <= high):
-            raise refuse(f"{name} must be a whole number from {low} to {high}")
+    _feasible(parts, refuse)
     try:
         parsed = rrulestr(text, dtstart=start)
     except (ValueError, TypeError, OverflowError, IndexError) as exc:
         raise refuse(str(exc)) from None
     assert isinstance(parsed, rrule)
     return parsed
+
+
+def _feasible(parts: dict[str, str], refuse: Callable[[str], InvalidField]) -> None:
+    """Refuse combinations under which a rule might never match (see PARTS)."""
+    interval = int(parts.get("INTERVAL", "1"))
+    if "BYMONTHDAY" in parts and "BYDAY" in parts:
+        raise refuse("give BYMONTHDAY or BYDAY, not both")
+    if interval > 1 and (("BYDAY" in parts and parts["FREQ"] == "DAILY") or "BYMONTH" in parts):
+        raise refuse("INTERVAL > 1 goes with BYDAY only for FREQ=WEEKLY, and not with BYMONTH")
+    if any(c in "+-1234" for c in parts.get("BYDAY", "")) and parts["FREQ"] != "MONTHLY":
+        raise refuse("a numbered BYDAY (1MO, -1FR) needs FREQ=MONTHLY")
+    if "BYMONTHDAY" in parts:
+        days = [abs(int(d)) for d in parts["BYMONTHDAY"].split(",")]
+        months = [int(m) for m in parts.get("BYMONTH", "1,2,3,4,5,6,7,8,9,10,11,12").split(",")]
+        if not any(d <= MONTH_DAYS[m - 1] for d in days for m in months):
+            raise refuse("BYMONTHDAY names no day of the months in BYMONTH")
+        if max(days) > 28 and min(days) > 28 and months == [2]:
+            raise refuse("February 29 comes only in leap years: use BYMONTHDAY=-1")
 
 
 def next_run(rule: rrule, after: dt.datetime) -> dt.datetime | None:
@@ -193,12 +231,21 @@ class Scheduler:
     ) -> ScheduleRow:  # fmt: skip
         """Check the rule and the send (as a run would make it), store, re-arm the timer."""
         tz = zone(timezone)
-        first_local = local_start(start, tz)
         now = self.clock.now()
-        if first_local.timestamp() < now - PAST_START.total_seconds():
-            raise InvalidField("start", "start: at most a year in the past", "invalid_start")
+        try:
+            first_local = local_start(start, tz)
+            at = first_local.timestamp()
+        except (OverflowError, ValueError):
+            at = 0.0
+        if not now - PAST_START.total_seconds() <= at <= now + FUTURE_START.total_seconds():
+            raise InvalidField(
+                "start", "start: from a year ago to ten years ahead", "invalid_start"
+            )
         parsed = parse_rule(rule, first_local)
-        first = first_run(parsed, now, tz)
+        try:
+            first = first_run(parsed, now, tz)
+        except (ValueError, IndexError, OverflowError):
+            first = None
         if first is None:
             raise InvalidField(
                 "rule", "rule: it has no run in the next four years", "invalid_rule"
