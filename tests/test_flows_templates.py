@@ -74,25 +74,26 @@ async def test_a_missing_placeholder_is_a_422_naming_it_and_nothing_is_stored(
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "code"),
+    ("body", "field", "code", "status"),
     [
-        ({"group": "nobody", "text": "x"}, "group", "unknown_group"),
-        ({"to": "+15551230001", "template": "nope"}, "template", "unknown_template"),
-        ({"to": "+15551230001", "group": "patients", "text": "x"}, "group", "invalid_field"),
-        ({"to": "+15551230001", "text": "x", "template": "t"}, "template", "invalid_field"),
-        ({"group": "patients"}, "text", "invalid_field"),
-        ({"text": "x"}, "to", "invalid_field"),
-        ({"to": "+15551230001", "text": "{a}", "vars": {"1x": "v"}}, "vars", "invalid_field"),
+        ({"group": "nobody", "text": "x"}, "group", "unknown_group", 404),
+        ({"to": "+15551230001", "template": "nope"}, "template", "unknown_template", 404),
+        ({"to": "+15551230001", "group": "patients", "text": "x"}, "group", "invalid_field", 422),
+        ({"to": "+15551230001", "text": "x", "template": "t"}, "template", "invalid_field", 422),
+        ({"group": "patients"}, "text", "invalid_field", 422),
+        ({"text": "x"}, "to", "invalid_field", 422),
+        ({"to": "+15551230001", "text": "{a}", "vars": {"1x": "v"}}, "vars", "invalid_field",
+         422),
     ],
     ids=["unknown-group", "unknown-template", "to-and-group", "text-and-template",
          "no-text", "no-to", "bad-var-name"],
 )
 async def test_a_send_body_that_names_nothing_usable_is_refused(
-    relay: RelayClient, body: dict[str, Any], field: str, code: str
+    relay: RelayClient, body: dict[str, Any], field: str, code: str, status: int
 ) -> None:
     await clinic(relay)
-    status, answer = await relay.call("POST", "/api/v1/messages", json=body)
-    assert status == 422 and (answer["error"]["field"], answer["error"]["code"]) == (field, code)
+    got, answer = await relay.call("POST", "/api/v1/messages", json=body)
+    assert got == status and (answer["error"]["field"], answer["error"]["code"]) == (field, code)
     assert await outbound(relay) == []
 
 
@@ -145,7 +146,7 @@ async def test_templates_contacts_and_groups_belong_to_their_org(relay: RelayCli
     assert (await relay.call("DELETE", f"/api/v1/contacts/{contact}", other))[0] == 404
     status, body = await relay.call("POST", "/api/v1/messages", other,
                                     json={"group": "patients", "template": "reminder"})
-    assert status == 422 and body["error"]["code"] == "unknown_template"
+    assert status == 404 and body["error"]["code"] == "unknown_template"
     # the other org may use the same names for its own
     await ok(relay, "POST", "/api/v1/templates", other, name="reminder", text="Yo {name}")
     await ok(relay, "POST", "/api/v1/groups", other, name="patients")

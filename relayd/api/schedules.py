@@ -27,7 +27,8 @@ def register(api: Api) -> None:
     route("GET", "/api/v1/schedules", summary="List recurring sends with their next run",
           tags=TAGS, scope="read", response=ScheduleList)(list_schedules)
     route("POST", "/api/v1/schedules", summary="Create a recurring send (RRULE)", tags=TAGS,
-          scope="send", body=ScheduleCreate, response=Schedule, status=201)(create_schedule)
+          scope="send", body=ScheduleCreate, response=Schedule, status=201,
+          extra_responses={404: "No such template or contact group"})(create_schedule)
     route("GET", "/api/v1/schedules/{id}", summary="One recurring send", tags=TAGS,
           scope="read", response=Schedule, extra_responses=NOT_FOUND)(get_schedule)
     route("PATCH", "/api/v1/schedules/{id}", summary="Pause, resume or rename a recurring send",

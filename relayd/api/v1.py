@@ -47,7 +47,8 @@ def register(api: Api) -> None:
         body=SendRequest,
         response=SendResult,
         status=202,
-        extra_responses={200: "Idempotent replay or dry run", 429: "Rate limited"},
+        extra_responses={200: "Idempotent replay or dry run", 429: "Rate limited",
+                         404: "No such template or contact group"},
     )(send_message)
     api.route(
         "GET",

@@ -1,9 +1,9 @@
 """Templates with `{placeholders}` and sends to a group: one order becomes the orders it means.
 
 `TemplateExpander.expand` is the first step of `SendService.submit_all`, so every surface that
-sends (native API, MCP, schedules, the web UI) gets the same expansion and the same refusals:
-an unknown template or group, or a placeholder with no value, is a 422 naming it before
-anything is stored.
+sends (native API, MCP, schedules, the web UI) gets the same expansion and the same refusals,
+before anything is stored: a placeholder with no value is a 422 naming it, an unknown
+template or group a 404 naming it (`unknown_template`, `unknown_group`).
 
 A placeholder is `{name}` (letters, digits, `_`); `{{` and `}}` write a brace. For a group
 send the values are the contact's `name`, `number` and fields, then the request's `vars` for
@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from relayd.exceptions import InvalidField
+from relayd.exceptions import InvalidField, NotFound
 from relayd.sending import SendOrder
 from relayd.store import ApiKey, Store
 
@@ -92,11 +92,9 @@ class TemplateExpander:
         text = order.text
         if order.template is not None:
             template = await self.store.templates.by_name(key.org, order.template)
-            if template is None:
-                raise InvalidField(
-                    "template", f"template: no template '{order.template}' in this org",
-                    "unknown_template",
-                )  # fmt: skip
+            if template is None:  # a name that names nothing: 404, as for a path (and Stripe's)
+                raise NotFound(f"template: no template '{order.template}' in this org",
+                               code="unknown_template", field="template")  # fmt: skip
             text = template.text
         given = dict(order.vars or {})
         check_fields(given, "vars")
@@ -105,9 +103,8 @@ class TemplateExpander:
             return [dataclasses.replace(plain, text=fill(text, given))]
         group = await self.store.contacts.group_by_name(key.org, order.group)
         if group is None:
-            raise InvalidField(
-                "group", f"group: no group '{order.group}' in this org", "unknown_group"
-            )
+            raise NotFound(f"group: no group '{order.group}' in this org", code="unknown_group",
+                           field="group")
         contacts = await self.store.contacts.list_contacts(key.org, group.id)
         if not contacts:
             raise InvalidField("group", f"group: '{order.group}' has no contacts", "empty_group")
