@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from relayd.config import Config
-from tests import test_cli_config, test_modem_e2e
+from relayd.phone_sim import ScriptedPhone
+from tests import test_cli_config, test_modem_e2e, test_phones
 from tests.conftest import RelayClient
 
 PEER = "+15557654321"
@@ -143,3 +144,27 @@ def test_keys_create_ignore_optout_on_the_command_line(tmp_path: Path) -> None:
                                          cwd=tmp_path)
     [key] = [k for k in json.loads(listed_keys.stdout) if k["name"] == "otp"]
     assert key["ignore_optout"] is True
+
+
+async def test_stop_words_from_a_phone_socket_and_the_seed_004_webhook_go_through_the_same_hook(
+    relay: RelayClient,
+) -> None:
+    await test_phones.make_org(relay, "default")
+    phone = ScriptedPhone(test_phones.base_url(relay), "default", test_phones.SECRET)
+    await phone.start()
+    try:
+        await phone.inject("+15551112222", "Stop", sms_id="s1")
+    finally:
+        await phone.stop()
+    status, _ = await relay.call("POST", "/webhook", json={
+        "org_id": "default", "secret_key": test_phones.SECRET,
+        "messages": [{"address": "+15559990000", "body": "UNSUBSCRIBE", "date": 1700000000000,
+                      "sim_slot": 0}]})
+    assert status == 200
+    for number in ("+15551112222", "+15559990000"):
+        await until_listed(relay, True, number)
+        status, body = await send(relay, to=number)
+        assert status == 422 and body["error"]["code"] == "opted_out", body
+    sources = {m["peer"]: m["source"] for m in
+               (await relay.call("GET", "/api/v1/messages?direction=in"))[1]["messages"]}
+    assert sources == {"+15551112222": "phone", "+15559990000": "webhook"}
