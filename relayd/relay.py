@@ -144,8 +144,7 @@ class Relay:
 
     async def stop(self) -> None:
         """Park phone sends, drain sends, stop SIMs, close the store."""
-        await self.scheduler.stop()  # no new runs; then opt-outs and replies in progress end
-        await self.optout.stop()
+        await self.scheduler.stop()  # no new runs
         for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
             await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)
@@ -153,6 +152,7 @@ class Relay:
         await self.channels.drain(self.config.server.drain_seconds)
         await self.calls.stop()
         await self.sims.stop()
+        await self.optout.stop()  # after the SIMs: the last SMS they stored are looked at too
         await self.webhooks.stop()
         await self.auth.flush()
         await self.store.close()

@@ -301,8 +301,12 @@ class Scheduler:
             try:
                 for schedule in await self.store.schedules.due(self.clock.now()):
                     await self._fire(schedule)
-            finally:
+            except Exception:  # a store error: the timer below tries again
+                _LOGGER.exception("Schedules: a run could not be made or recorded")
+            try:
                 await self._arm()
+            except Exception:  # the store went away while stopping: the next start catches up
+                _LOGGER.exception("Schedules: the timer could not be set")
 
     async def _arm(self) -> None:
         if self._timer is not None:
@@ -334,8 +338,8 @@ class Scheduler:
                             occurrence.isoformat(), error)  # fmt: skip
         try:
             upcoming = self.next_after_now(schedule, schedule.next_run)  # missed: not made up
-        except InvalidField:
-            upcoming = None
+        except (InvalidField, ValueError, IndexError, OverflowError):
+            upcoming = None  # a rule that no longer reads (a zone gone from tzdata): it ends
         await self.store.schedules.record_run(schedule.id, schedule.next_run, upcoming, error)
 
 
