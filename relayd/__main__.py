@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--org", default="default")
     create.add_argument("--allow", default="", help="recipient allowlist, comma list (+1555*)")
     create.add_argument("--rate-limit", type=float, help="requests per minute")
+    create.add_argument(
+        "--ignore-optout", action="store_true", help="may send to numbers that opted out (STOP)"
+    )
     keys_list = keys_sub.add_parser("list", help="list keys", parents=[config_opt])
     keys_list.add_argument("--json", action="store_true")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id", parents=[config_opt])

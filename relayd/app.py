@@ -12,10 +12,12 @@ from relayd.api import (
     asg_3rdparty,
     asg_mobile,
     ca,
+    contacts,
     events,
     meta,
     modem_ops,
     notify,
+    optouts,
     phone_ws,
     phones,
     seed001,
@@ -23,8 +25,10 @@ from relayd.api import (
     seed003,
     seed004,
     sim_care,
+    templates,
     v1,
 )
+from relayd.api import schedules as schedule_api
 from relayd.api import web as web_ui
 from relayd.api import webhooks as webhook_api
 from relayd.api.context import API, KEY, RELAY
@@ -35,6 +39,7 @@ from relayd.auth import require_scope
 from relayd.bridges.base import SimBackend
 from relayd.config import Config
 from relayd.exceptions import ApiError, Refused
+from relayd.flows.schedules import Clock
 from relayd.relay import Relay
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,19 +66,23 @@ def build_api() -> Api:
     for compat in (seed001, seed002, seed003, notify):  # compatible APIs and the HA form
         compat.register(api)
     webhook_api.register(api)
+    for flows in (templates, contacts, optouts, schedule_api):  # message workflows (issue 14)
+        flows.register(api)
     for surface in (asg_mobile, asg_3rdparty, ca):  # SMS Gateway for Android; TLS CA
         surface.register(api)
     return api
 
 
-def create_app(config: Config, backends: list[SimBackend] | None = None) -> web.Application:
-    """The aiohttp application; the relay starts and stops with it."""
+def create_app(
+    config: Config, backends: list[SimBackend] | None = None, clock: Clock | None = None
+) -> web.Application:
+    """The aiohttp application; the relay starts and stops with it (`clock`: for tests)."""
     api = build_api()
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         middlewares=[_errors_middleware, _auth_middleware],
     )
-    relay = Relay(config)
+    relay = Relay(config, clock)
     app[RELAY] = relay
     app[API] = api
     app[BACKENDS] = list(backends or [])

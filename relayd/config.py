@@ -155,6 +155,12 @@ class FleetConfig(_Section):
         if value and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
             raise ValueError("use letters, digits, '.', '_' or '-' (at most 64)")
         return value
+class OptoutConfig(_Section):
+    enabled: bool = True  # false: stop/start words in inbound SMS change nothing
+    stop_words: list[str] = ["STOP", "UNSUBSCRIBE"]
+    start_words: list[str] = ["START"]
+    stop_reply: str = Field("", max_length=1000)  # empty: no confirmation SMS
+    start_reply: str = Field("", max_length=1000)
 
 
 class DemoConfig(_Section):
@@ -177,6 +183,7 @@ class Config(_Section):
     webhook: list[WebhookConfig] = []
     limits: LimitsConfig = LimitsConfig()
     fleet: FleetConfig = FleetConfig()
+    optout: OptoutConfig = OptoutConfig()
     demo: DemoConfig = DemoConfig()
 
     @property

@@ -31,6 +31,9 @@ from relayd.dispatch.sims import SimRegistry
 from relayd.event_feed import LocalFeed, SharedFeed
 from relayd.events import EventBus
 from relayd.fleet import Fleet, fleet_enabled, node_id_of
+from relayd.flows.optout import OptoutGuard
+from relayd.flows.schedules import Clock, Scheduler
+from relayd.flows.templates import TemplateExpander
 from relayd.forwarding import InboundForwarder
 from relayd.limits import Limits
 from relayd.sending import SendService
@@ -47,7 +50,7 @@ class Relay:
 
     version = __version__
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
         self.store = Store(
             config.storage.path,
@@ -99,6 +102,12 @@ class Relay:
         self.sending = SendService(
             config, self.store, self.outbox, self.router, self.sims, self.channels, self.auth
         )
+        # Message workflows (issue 14): hooks in the send pipeline, the inbound hook, the timer.
+        self.optout = OptoutGuard(config.optout, self.store, config.sms.default_region)
+        self.optout.sending = self.sending
+        self.sending.expander = TemplateExpander(self.store)
+        self.sending.optouts = self.optout
+        self.scheduler = Scheduler(self.store, self.sending, clock)
         self.forwarder = InboundForwarder(config.email, self.sending, message_json)
         self.fleet: Fleet | None = None
         self.claims: Claims | None = None
@@ -126,6 +135,7 @@ class Relay:
             self.feed.add_listener(self.webhooks.on_commit)
             self.store.on_commit(self.forwarder.on_commit)  # this relay's own SMS only
             self.store.on_commit(self.care.on_commit)
+            self.store.on_commit(self.optout.on_commit)  # this relay's own inbound SMS
             await self.feed.start()
             undo.push_async_callback(self.feed.stop)
             if not await self.store.keys.has_admin_key():
@@ -152,6 +162,9 @@ class Relay:
             undo.push_async_callback(self.forwarder.stop)
             await self.calls.start()
             undo.push_async_callback(self.calls.stop)
+            await self.scheduler.start()  # after the outbox: a late run's sends are taken
+            undo.push_async_callback(self.scheduler.stop)
+            undo.push_async_callback(self.optout.stop)
             for backend in backends or []:
                 await self.sims.add(backend)
             if self.claims is not None:
@@ -171,6 +184,7 @@ class Relay:
         """Park phone sends, drain sends, stop SIMs, close the store."""
         if self.claims is not None:
             await self.claims.stop()
+        await self.scheduler.stop()  # no new runs
         for hub in reversed(self.device_hubs):  # before the outbox drains: sends stay `sending`
             await hub.stop()
         await self.outbox.drain(self.config.server.drain_seconds)
@@ -181,6 +195,7 @@ class Relay:
         await self.care.stop()
         await self.calls.stop()
         await self.sims.stop()
+        await self.optout.stop()  # after the SIMs: the last SMS they stored are looked at too
         await self.webhooks.stop()
         await self.feed.stop()
         await self.auth.flush()

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -55,6 +55,12 @@ class SendOrder:
     field_to: str = "to"  # how the caller's API names the fields, for error messages
     field_text: str = "text"
     wait_for_sim: bool = False  # an explicit SIM no phone has brought yet is waited for (seed 004)
+    template: str | None = None  # a template's name: its text, placeholders filled from `vars`
+    vars: Mapping[str, str] | None = None
+    group: str | None = None  # a contact group's name: one message per contact (relayd/flows)
+    schedule_id: int | None = None  # the recurring schedule this send is a run of
+    optout: Literal["refuse", "skip", "ignore"] = "refuse"  # listed numbers: 422, left out,
+    # or sent to anyway (the confirmation of a stop word)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,18 @@ class RateLimit(Protocol):
     async def refund(self, key: ApiKey, cost: int = 1) -> None: ...
 
 
+class OrderExpander(Protocol):
+    """Turns an order naming a template or a group into the plain orders it stands for."""
+
+    async def expand(self, key: ApiKey, order: SendOrder) -> list[SendOrder]: ...
+
+
+class OptoutCheck(Protocol):
+    """The recipients an order may go to after the opt-out list (or InvalidField)."""
+
+    async def admit(self, key: ApiKey, order: SendOrder, peers: Sequence[str]) -> list[str]: ...
+
+
 class SendService:
     """Validates and accepts sends; hands them to the outbox."""
 
@@ -105,6 +123,8 @@ class SendService:
         # and whether a SIM of another relay answers to a name (org, wanted).
         self.node: str | None = None
         self.fleet_sim: Callable[[str, str], bool] | None = None
+        self.expander: OrderExpander | None = None  # set by the composition root
+        self.optouts: OptoutCheck | None = None
 
     @property
     def served_channels(self) -> tuple[str, ...]:
@@ -209,12 +229,35 @@ class SendService:
         return peers, plan
 
     async def submit(self, key: ApiKey, order: SendOrder) -> Accepted:
-        """Check the order, spend the key's tokens (one per message), store it and enqueue."""
-        return (await self.submit_all(key, [order]))[0]
+        """Check the order, spend the key's tokens (one per message), store it and enqueue.
+
+        A group send is one order for several messages: their results come back together."""
+        accepted = await self.submit_all(key, [order])
+        if len(accepted) == 1:
+            return accepted[0]
+        results = [created for one in accepted for created in one.results]
+        return Accepted(results, all(one.replayed for one in accepted))
+
+    async def check(
+        self, key: ApiKey, orders: Sequence[SendOrder]
+    ) -> list[tuple[SendOrder, list[str], Plan]]:
+        """Expand templates and groups, validate, apply the opt-out list; nothing is stored."""
+        expanded = [o for order in orders for o in await self._expand(key, order)]
+        checked = [(order, *self.prepare(key, order)) for order in expanded]
+        if self.optouts is None:
+            return checked
+        admitted = []
+        for order, peers, plan in checked:
+            kept = await self.optouts.admit(key, order, peers)
+            if kept:
+                admitted.append((order, kept, plan))
+        if not admitted:  # every recipient was skipped: say why rather than accept nothing
+            raise InvalidField(None, "every recipient of this send opted out", "opted_out")
+        return admitted
 
     async def submit_all(self, key: ApiKey, orders: Sequence[SendOrder]) -> list[Accepted]:
         """`submit` for several orders: all are checked before a token is spent or one stored."""
-        checked = [(order, *self.prepare(key, order)) for order in orders]
+        checked = await self.check(key, orders)
         unpaid = sum(len(peers) for _, peers, _ in checked)
         if self.limiter is not None:
             await self.limiter.take(key, unpaid)
@@ -228,6 +271,11 @@ class SendService:
                 await self.limiter.refund(key, unpaid)
             raise
         return accepted
+
+    async def _expand(self, key: ApiKey, order: SendOrder) -> list[SendOrder]:
+        if self.expander is None:
+            return [order]
+        return await self.expander.expand(key, order)
 
     async def cancel(self, key: ApiKey, message_id: int) -> None:
         """Cancel an outbound message of the key's org still queued; NotFound or Conflict."""
@@ -273,6 +321,7 @@ class SendService:
                 delivery_report=report,
                 force_gsm7=order.encoding == "gsm7",
                 node=self.node if order.channel != "sms" else None,
+                schedule_id=order.schedule_id,
             )
             for peer in peers
         ]

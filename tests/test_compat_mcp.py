@@ -22,7 +22,9 @@ from tests.test_dispatch import ScriptedSim
 from tests.test_phones import base_url
 
 PEER = "+15551230001"
-TOOLS = ["send_sms", "get_message", "list_messages", "list_sims", "wait_for_reply", "check_balance"]
+TOOLS = ["send_sms", "get_message", "list_messages", "list_sims", "wait_for_reply",
+         "check_balance", "send_template", "send_to_group", "list_templates", "list_contacts",
+         "create_schedule"]
 
 
 def server(relay: RelayClient, key: str) -> StdioServerParameters:

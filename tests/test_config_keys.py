@@ -1273,6 +1273,64 @@ async def check_fleet_heartbeat_seconds(env: Env) -> None:
     async with asyncio.timeout(5):  # at the default 1 s this would take 5 s and more
         while await beats() < 5:
             await asyncio.sleep(0.02)
+# --- [optout] -------------------------------------------------------------------------------
+
+
+async def sms_in(relay: RelayClient, text: str) -> None:
+    """An SMS from PEER stored as every inbound path stores it; wait until it was looked at."""
+    await relay.relay.store.inbound.store(
+        "default", "modem:test", PEER, text, encoding="gsm7", received_at=time.time(),
+        external_id=None)
+    await relay.relay.optout.stop()  # the opt-out hook is done with it
+
+
+async def opted_out(relay: RelayClient) -> bool:
+    _, body = await relay.call("GET", "/api/v1/optouts")
+    return PEER in [entry["number"] for entry in body["optouts"]]
+
+
+async def replies(relay: RelayClient) -> list[str]:
+    _, body = await relay.call("GET", "/api/v1/messages?direction=out")
+    return [m["text"] for m in body["messages"] if m["source"] == "optout"]
+
+
+async def check_optout_enabled(env: Env) -> None:
+    relay = await env.relay("[optout]\nenabled = false\n")
+    await sms_in(relay, "STOP")
+    assert not await opted_out(relay)  # the default (true) would list the sender
+    assert (await send(relay))[0] == 202
+
+
+async def check_optout_stop_words(env: Env) -> None:
+    relay = await env.relay('[optout]\nstop_words = ["HALT"]\n')
+    await sms_in(relay, "STOP")
+    assert not await opted_out(relay)
+    await sms_in(relay, "halt")
+    assert await opted_out(relay)
+    assert (await send(relay))[1]["error"]["code"] == "opted_out"
+
+
+async def check_optout_start_words(env: Env) -> None:
+    relay = await env.relay('[optout]\nstart_words = ["RESUME"]\n')
+    await sms_in(relay, "STOP")
+    await sms_in(relay, "START")
+    assert await opted_out(relay)  # START is no start word here
+    await sms_in(relay, "Resume.")
+    assert not await opted_out(relay)
+
+
+async def check_optout_stop_reply(env: Env) -> None:
+    relay = await env.relay('[optout]\nstop_reply = "Bye: no more SMS"\n', [ScriptedSim("a")])
+    await sms_in(relay, "STOP")
+    assert await replies(relay) == ["Bye: no more SMS"]
+
+
+async def check_optout_start_reply(env: Env) -> None:
+    relay = await env.relay('[optout]\nstart_reply = "Welcome back"\n', [ScriptedSim("a")])
+    await sms_in(relay, "STOP")
+    assert await replies(relay) == []  # the default stop_reply is none
+    await sms_in(relay, "START")
+    assert await replies(relay) == ["Welcome back"]
 
 
 CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
@@ -1354,6 +1412,11 @@ CHECKS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "limits.sockets_per_key": check_limits_sockets_per_key,
     "limits.devices_per_org": check_limits_devices_per_org,
     "limits.app_stream_queue": check_limits_app_stream_queue,
+    "optout.enabled": check_optout_enabled,
+    "optout.stop_words": check_optout_stop_words,
+    "optout.start_words": check_optout_start_words,
+    "optout.stop_reply": check_optout_stop_reply,
+    "optout.start_reply": check_optout_start_reply,
 }
 KEYS = example_keys()
 

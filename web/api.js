@@ -76,6 +76,8 @@ export async function call(method, path, { body, query, key, signal } = {}) {
 export const get = (path, query, options) => call("GET", path, { ...options, query });
 export const post = (path, body, options) => call("POST", path, { ...options, body });
 export const del = (path, options) => call("DELETE", path, options);
+export const patch = (path, body, options) => call("PATCH", path, { ...options, body });
+export const put = (path, body, options) => call("PUT", path, { ...options, body });
 
 /**
  * Newest messages first, `count` of them or fewer, with ids below `beforeId`.

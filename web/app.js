@@ -2,13 +2,17 @@
 
 import { ApiError, EventStream, get, session, whenUnauthorized } from "./api.js";
 import { $, fill, h, toast } from "./dom.js";
+import * as contacts from "./contacts.js";
 import * as conversations from "./conversations.js";
 import * as dashboard from "./dashboard.js";
 import * as keys from "./keys.js";
 import * as messages from "./messages.js";
 import * as modems from "./modems.js";
+import * as optouts from "./optouts.js";
 import * as phones from "./phones.js";
+import * as schedules from "./schedules.js";
 import * as send from "./send.js";
+import * as templates from "./templates.js";
 import * as webhooks from "./webhooks.js";
 
 // Pages in menu order. `needs`: routes that must exist (GET /api/openapi.json) for the page
@@ -18,6 +22,10 @@ const PAGES = [
   { path: "messages", title: "Messages", module: messages },
   { path: "conversations", title: "Conversations", module: conversations },
   { path: "send", title: "Send", module: send },
+  { path: "templates", title: "Templates", module: templates, needs: ["GET /api/v1/templates"] },
+  { path: "contacts", title: "Contacts", module: contacts, needs: ["GET /api/v1/contacts", "GET /api/v1/groups"] },
+  { path: "schedules", title: "Schedules", module: schedules, needs: ["GET /api/v1/schedules"] },
+  { path: "optouts", title: "Opt-outs", module: optouts, needs: ["GET /api/v1/optouts"] },
   { path: "keys", title: "API keys", module: keys, admin: true, needs: ["POST /api/v1/keys"] },
   { path: "webhooks", title: "Webhooks", module: webhooks, admin: true, needs: ["GET /api/v1/webhooks", "POST /api/v1/webhooks"] },
   { path: "phones", title: "Phones", module: phones, admin: true, needs: ["GET /api/v1/phones", "POST /api/v1/phones"] },

@@ -21,6 +21,7 @@ export function mount(root, ctx) {
   const scopeBoxes = SCOPES.map(([value]) => h("input", { type: "checkbox", name: "scopes", value, id: `scope-${value}`, checked: value === "send" || value === "read" }));
   const allowlist = h("textarea", { id: "key-allowlist", name: "allowlist", rows: 2, placeholder: "+1555*, +4420*", "aria-describedby": "allowlist-help" });
   const rate = h("input", { id: "key-rate", name: "rate_limit", type: "number", min: "1", step: "1", inputmode: "numeric", placeholder: "no limit" });
+  const ignoreOptout = h("input", { type: "checkbox", name: "ignore_optout", id: "key-ignore-optout" });
   const error = h("p", { class: "error", role: "alert" });
   const create = h("button", { type: "submit", class: "primary" }, "Create key");
 
@@ -49,6 +50,7 @@ export function mount(root, ctx) {
       ),
       h("div", { class: "field" }, h("label", { for: "key-rate" }, "Rate limit (per minute)"), rate),
     ),
+    h("label", { class: "check", for: "key-ignore-optout" }, ignoreOptout, h("span", null, h("strong", null, "Ignore opt-out"), h("span", { class: "muted" }, " — may send to numbers that sent STOP (codes, alerts)"))),
     error,
     h("div", { class: "actions" }, create),
   );
@@ -102,6 +104,7 @@ export function mount(root, ctx) {
     const limits = [
       k.allowlist.length ? `to ${k.allowlist.join(", ")}` : "any recipient",
       k.rate_limit ? `${k.rate_limit}/min` : null,
+      k.ignore_optout ? "ignores opt-out" : null,
     ].filter(Boolean);
     return h(
       "tr",
@@ -160,6 +163,7 @@ export function mount(root, ctx) {
       allowlist: allowlist.value.split(/[,\s]+/).filter(Boolean),
     };
     if (rate.value) body.rate_limit = Number(rate.value);
+    if (ignoreOptout.checked) body.ignore_optout = true;
     create.disabled = true;
     try {
       const created = await post("/api/v1/keys", body);

@@ -67,6 +67,7 @@ async def create_key(request: web.Request) -> web.Response:
         allowlist=body.allowlist,
         rate_limit=body.rate_limit,
         allow_short_codes=body.allow_short_codes,
+        ignore_optout=body.ignore_optout,
     )
     return json_response({"ok": True, "key": secret, "info": key_json(key)}, 201)
 

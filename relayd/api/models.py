@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relayd.api.framework import INT64_MAX
 from relayd.api.schemas import E164
+from relayd.flows.templates import NAME, VARS
 from relayd.sending import MAX_RECIPIENTS
 
 MAX_TTL = 366 * 86400
@@ -18,18 +19,41 @@ MAX_TTL = 366 * 86400
 class SendRequest(BaseModel):
     """POST /api/v1/messages. Also accepts the seed fields `phone_id` and `subject`."""
 
-    model_config = ConfigDict(extra="ignore")
+    # `to` or `group`, and `text` or `template`: one of each
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"allOf": [
+        {"oneOf": [{"required": ["to"]}, {"required": ["group"]}]},
+        {"oneOf": [{"required": ["text"]}, {"required": ["template"]}]},
+    ]})  # fmt: skip
 
-    to: str | list[str] = Field(
+    to: str | list[str] | None = Field(
+        None,
         description="E.164 number, or a list of them (one message each); national forms are "
-        "read in `[sms] default_region`",
-        json_schema_extra={"anyOf": [E164, {"type": "array", "items": E164, "minItems": 1,
-                                            "maxItems": MAX_RECIPIENTS}]},
+        "read in `[sms] default_region`. Required unless `group` is given",
+        json_schema_extra={
+            "anyOf": [
+                E164,
+                {"type": "array", "items": E164, "minItems": 1, "maxItems": MAX_RECIPIENTS},
+            ]
+        },
     )
-    text: str = Field(
-        description="Message text; long texts are sent as multipart SMS",
+    text: str | None = Field(
+        None,
+        description="Message text; long texts are sent as multipart SMS. Required unless "
+        "`template` is given",
         json_schema_extra={"minLength": 1},
     )
+    template: str | None = Field(
+        None, pattern=NAME, description="A template's name: its text with `{placeholders}` filled"
+    )
+    vars: dict[str, str] | None = Field(
+        None, description="Placeholder values (for a group, a contact's own fields win)",
+        json_schema_extra=VARS,
+    )  # fmt: skip
+    group: str | None = Field(
+        None, pattern=NAME,
+        description="A contact group's name instead of `to`: one message per contact, "
+        "placeholders filled from the contact (`{name}`, `{number}`, its fields) and `vars`",
+    )  # fmt: skip
     channel: str = Field(
         "sms",
         description="`sms`; `email` (needs [email] smtp_host; `to` is an address); `notify` (the "
@@ -128,6 +152,9 @@ class Message(BaseModel):
         None,
         description="Why a `queued` message waits, e.g. every SIM it may use is at its "
         "`daily_cap`/`monthly_cap` (names the caps and when the next turns); else null",
+    )
+    schedule_id: int | None = Field(
+        None, description="Outbound: the recurring schedule that sent it (source `schedule`)"
     )
     history: list[HistoryEntry] | None = None
 
@@ -272,6 +299,9 @@ class KeyCreate(BaseModel):
     allowlist: list[str] = []
     rate_limit: float | None = Field(None, gt=0, description="Requests per minute")
     allow_short_codes: bool = False
+    ignore_optout: bool = Field(
+        False, description="May send to numbers on the opt-out list (e.g. for OTP or alerts)"
+    )
 
 
 class KeyInfo(BaseModel):
@@ -284,6 +314,7 @@ class KeyInfo(BaseModel):
     scopes: list[str]
     allowlist: list[str]
     rate_limit: float | None
+    ignore_optout: bool = False
     created_at: str
     revoked: bool
     last_used_at: str | None

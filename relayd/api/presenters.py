@@ -102,6 +102,7 @@ def message_json(row: MessageRow) -> dict[str, Any]:
         "received_at": iso(row.received_at),
         "partial": row.partial,
         "status_detail": row.status_detail,
+        "schedule_id": row.schedule_id,
     }
     if row.history is not None:
         data["history"] = [
@@ -142,6 +143,7 @@ def key_json(key: ApiKey) -> dict[str, object]:
         "scopes": sorted(key.scopes),
         "allowlist": list(key.allowlist),
         "rate_limit": key.rate_limit,
+        "ignore_optout": key.ignore_optout,
         "created_at": iso(key.created_at),
         "revoked": key.revoked_at is not None,
         "last_used_at": iso(key.last_used_at),

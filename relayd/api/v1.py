@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from relayd.api.context import key_of, relay_of
+from relayd.api.flow_models import check_send_fields
 from relayd.api.framework import (
     Api,
     header_text,
@@ -47,7 +48,8 @@ def register(api: Api) -> None:
         body=SendRequest,
         response=SendResult,
         status=202,
-        extra_responses={200: "Idempotent replay or dry run", 429: "Rate limited"},
+        extra_responses={200: "Idempotent replay or dry run", 429: "Rate limited",
+                         404: "No such template or contact group"},
     )(send_message)
     api.route(
         "GET",
@@ -105,8 +107,11 @@ async def send_message(request: web.Request) -> web.Response:
             422, "invalid_field", "Idempotency-Key: at most 200 characters", "idempotency_key"
         )
     order = SendOrder(
-        to=[body.to] if isinstance(body.to, str) else body.to,
-        text=body.text,
+        to=check_send_fields(body),
+        text=body.text or "",
+        template=body.template,
+        vars=body.vars,
+        group=body.group,
         channel=body.channel,
         sim=None if body.sim is None else str(body.sim),
         idempotency_key=body.idempotency_key or header_key,
@@ -118,21 +123,21 @@ async def send_message(request: web.Request) -> web.Response:
         encoding=body.encoding,
     )
     if body.dry_run:
-        return json_response(dry_run(request, order).model_dump())
+        return json_response((await dry_run(request, order)).model_dump())
     accepted = await relay.sending.submit(key, order)
     results = send_results(accepted)
     status = 200 if accepted.replayed else 202
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
-    if isinstance(body.to, list):
+    if not isinstance(body.to, str):  # a list, or a group: one message per contact
         return json_response(SendListResult(messages=results).model_dump(), status, headers)
     return json_response(results[0].model_dump(), status, headers)
 
 
-def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
-    """Validate and plan a send without storing it."""
+async def dry_run(request: web.Request, order: SendOrder) -> DryRunResult:
+    """Validate and plan a send without storing it (the first message of a group send)."""
     relay = relay_of(request)
     key = key_of(request)
-    peers, plan = relay.sending.prepare(key, order)
+    order, peers, plan = (await relay.sending.check(key, [order]))[0]
     sim = relay.sending.choose_sim(key.org, peers[0], order.sim) if order.channel == "sms" else None
     return DryRunResult(
         to=peers,

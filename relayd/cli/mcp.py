@@ -21,6 +21,7 @@ from typing import Any
 
 from relayd import __version__
 from relayd.cli.mcp_care import CARE_TOOLS
+from relayd.cli.mcp_flows import FLOW_TOOLS
 from relayd.cli.mcp_tools import TOOLS, RelayApi, Tool, ToolError
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ check it with get_message. To hear back, call wait_for_reply after send_sms."""
 class McpServer:
     """Reads requests from a stream, answers on another; each request runs as its own task."""
 
-    def __init__(self, api: RelayApi, tools: tuple[Tool, ...] = TOOLS + CARE_TOOLS) -> None:
+    def __init__(
+        self, api: RelayApi, tools: tuple[Tool, ...] = TOOLS + CARE_TOOLS + FLOW_TOOLS
+    ) -> None:
         self.api = api
         self.tools = {tool.name: tool for tool in tools}
         self._write_lock = asyncio.Lock()

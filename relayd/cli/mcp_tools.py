@@ -109,11 +109,17 @@ async def send_sms(api: RelayApi, args: dict[str, Any]) -> dict[str, Any]:
         isinstance(to, list) and to and all(isinstance(t, str) for t in to)
     ):
         raise ToolError("to: give an E.164 number such as +15551234567, or a list of them")
-    key = args.get("idempotency_key") or f"mcp-{uuid.uuid4()}"
-    body: dict[str, Any] = {"to": to, "text": text, "idempotency_key": key, "source": "mcp"}
+    body: dict[str, Any] = {"to": to, "text": text}
     for name in ("sim", "send_at"):
         if args.get(name):
             body[name] = args[name]
+    return await post_send(api, body, args.get("idempotency_key"))
+
+
+async def post_send(api: RelayApi, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """POST /api/v1/messages (source `mcp`), retried on lost answers with one idempotency key."""
+    key = key or f"mcp-{uuid.uuid4()}"
+    body = {**body, "idempotency_key": key, "source": "mcp"}
     for attempt in range(SEND_RETRIES + 1):
         try:
             result = await api.call("POST", "/api/v1/messages", json=body)

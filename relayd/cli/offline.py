@@ -55,7 +55,8 @@ async def _keys(storage: StorageConfig, args: argparse.Namespace) -> int:
                 return 2
             allow = [p.strip() for p in args.allow.split(",") if p.strip()]
             key, secret = await store.keys.create_key(
-                args.org, args.name, scopes, allowlist=allow, rate_limit=args.rate_limit
+                args.org, args.name, scopes, allowlist=allow, rate_limit=args.rate_limit,
+                ignore_optout=args.ignore_optout,
             )
             print(f"created key {key.id} '{key.name}' (org {key.org}, scopes {','.join(scopes)})")
             print(secret)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from relayd.store.asg import AsgStore
 from relayd.store.backend import Backend, CommitListener, NotifyListener
 from relayd.store.calls import CallStore
+from relayd.store.contacts import ContactStore
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
 from relayd.store.delivery_claims import DeliveryClaims
@@ -21,13 +22,16 @@ from relayd.store.fleet import FleetStore
 from relayd.store.inbound import InboundStore
 from relayd.store.keys import ApiKey, KeyStore
 from relayd.store.limits import LimitStore
+from relayd.store.optouts import OptoutStore
 from relayd.store.pg import PgDatabase
 from relayd.store.phones import PhoneStore
 from relayd.store.plans import HealthRow, PlanStore, Usage
 from relayd.store.records import CallRow, EventPayloads, EventRow, MessageRow
 from relayd.store.repo import Created, IdempotencyConflict, MessageStore, NewMessage
 from relayd.store.retention import Pruner
+from relayd.store.schedules import ScheduleStore
 from relayd.store.simcare import BalanceEntry, CareState, SimCareStore
+from relayd.store.templates import TemplateStore
 from relayd.store.webhooks import WebhookStore
 
 __all__ = [
@@ -81,6 +85,10 @@ class Store:
         self.fleet = FleetStore(self.db, payloads.message)  # relays sharing this database
         self.plans = PlanStore(self.db)  # per-SIM caps, send counters, health
         self.simcare = SimCareStore(self.db)  # balance history and care state per SIM
+        self.templates = TemplateStore(self.db)  # message workflows (issue 14)
+        self.contacts = ContactStore(self.db)
+        self.optouts = OptoutStore(self.db)
+        self.schedules = ScheduleStore(self.db)
 
     async def open(self) -> None:
         """Open the database, migrate, make sure the `default` org exists; start pruning."""

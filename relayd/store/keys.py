@@ -46,6 +46,7 @@ class ApiKey:
     created_at: float
     revoked_at: float | None
     last_used_at: float | None
+    ignore_optout: bool = False  # may send to numbers on the opt-out list
 
     def has_scope(self, scope: str) -> bool:
         """Admin implies every scope."""
@@ -65,6 +66,7 @@ def _key_from_row(row: Record) -> ApiKey:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
+        ignore_optout=bool(row["ignore_optout"]),
     )
 
 
@@ -87,6 +89,7 @@ def insert_key_in(
     allowlist: Sequence[str] = (),
     rate_limit: float | None = None,
     allow_short_codes: bool = False,
+    ignore_optout: bool = False,
 ) -> tuple[ApiKey, str]:
     """Create a key inside a transaction; return it and its secret (shown once)."""
     ensure_org_in(tx, org)
@@ -94,7 +97,7 @@ def insert_key_in(
     now = time.time()
     key_id = tx.insert(
         "INSERT INTO api_keys (org, name, prefix, hash, scopes, allowlist, rate_limit, "
-        "allow_short_codes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "allow_short_codes, ignore_optout, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             org,
             name,
@@ -104,6 +107,7 @@ def insert_key_in(
             json.dumps(list(allowlist)),
             rate_limit,
             int(allow_short_codes),
+            int(ignore_optout),
             now,
         ),
     )
@@ -119,6 +123,7 @@ def insert_key_in(
         now,
         None,
         None,
+        ignore_optout,
     )
     return key, secret
 
@@ -188,6 +193,7 @@ class KeyStore:
         allowlist: Sequence[str] = (),
         rate_limit: float | None = None,
         allow_short_codes: bool = False,
+        ignore_optout: bool = False,
     ) -> tuple[ApiKey, str]:
         """Create a key; return it and its secret."""
 
@@ -200,6 +206,7 @@ class KeyStore:
                 allowlist=allowlist,
                 rate_limit=rate_limit,
                 allow_short_codes=allow_short_codes,
+                ignore_optout=ignore_optout,
             )
 
         return await self.db.write(op)
@@ -213,6 +220,13 @@ class KeyStore:
         if row is None or not secrets.compare_digest(row["hash"], digest):
             return None
         return _key_from_row(row)
+
+    async def get_active(self, key_id: int) -> ApiKey | None:
+        """The key with this id if it is not revoked (a schedule sends with its creator's key)."""
+        row = await self.db.fetchone(
+            "SELECT * FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)
+        )
+        return None if row is None else _key_from_row(row)
 
     async def revision(self) -> int:
         """A counter every revocation moves on, whoever made it (this relay, the CLI, another

@@ -66,6 +66,7 @@ class MessageRow:
     partial: bool = False
     external_id: str | None = None
     status_detail: str | None = None  # why a queued message waits (a SIM cap), else None
+    schedule_id: int | None = None  # the recurring schedule that sent it
     history: tuple[StatusChange, ...] | None = None  # only where asked for (one message)
 
 

@@ -37,6 +37,7 @@ class NewMessage:
     delivery_report: bool = True
     force_gsm7: bool = False
     node: str | None = None  # fleet mode: the relay that holds it (e-mail, notify: the one asked)
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class MessageStore:
                     "created_at": now,
                     "send_at": item.send_at,
                     "expires_at": item.expires_at,
+                    "schedule_id": item.schedule_id,
                 }
                 if item.node is not None:
                     values["node"] = item.node

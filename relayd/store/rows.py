@@ -25,6 +25,7 @@ EVENT_FOR_STATUS = {
 # Columns a new message may leave out, with the values the schema gives them.
 _NULLABLE = (
     "sim sim_request error idempotency_key request_hash source subject external_id status_detail"
+    " schedule_id"
 )
 _TIMES = "send_at expires_at sent_at delivered_at received_at"
 _NEXT_SEQ = (

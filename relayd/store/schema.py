@@ -382,4 +382,76 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX sim_balances_sim ON sim_balances(sim, id);
     """,
+    # 13: message workflows (issue 14): templates, contacts and groups, the opt-out list with
+    # per-org keyword settings, recurring schedules (the messages they send carry schedule_id),
+    # and keys that may send to opted-out numbers
+    """
+    CREATE TABLE templates (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL
+    );
+    CREATE UNIQUE INDEX templates_org_name ON templates(org, name);
+    CREATE TABLE contacts (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        number TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        fields TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL
+    );
+    CREATE UNIQUE INDEX contacts_org_number ON contacts(org, number);
+    CREATE TABLE contact_groups (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        name TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX contact_groups_org_name ON contact_groups(org, name);
+    CREATE TABLE group_members (
+        group_id INTEGER NOT NULL REFERENCES contact_groups(id) ON DELETE CASCADE,
+        contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (group_id, contact_id)
+    );
+    CREATE INDEX group_members_contact ON group_members(contact_id);
+    CREATE TABLE optouts (
+        org TEXT NOT NULL REFERENCES orgs(id),
+        number TEXT NOT NULL,
+        since REAL NOT NULL,
+        source TEXT NOT NULL,
+        message_id INTEGER,
+        PRIMARY KEY (org, number)
+    );
+    CREATE TABLE optout_settings (
+        org TEXT PRIMARY KEY REFERENCES orgs(id),
+        settings TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE schedules (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL REFERENCES orgs(id),
+        key_id INTEGER NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        rule TEXT NOT NULL,
+        start_local TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        send TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        next_run REAL,
+        last_run REAL,
+        runs INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL
+    );
+    CREATE INDEX schedules_due ON schedules(next_run) WHERE paused = 0;
+    CREATE INDEX schedules_org ON schedules(org, id);
+    ALTER TABLE messages ADD COLUMN schedule_id INTEGER;
+    ALTER TABLE api_keys ADD COLUMN ignore_optout INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

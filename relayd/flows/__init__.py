@@ -1,0 +1,1 @@
+"""Message workflows on top of the one send pipeline: templates and groups, opt-out, schedules."""
