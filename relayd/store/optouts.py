@@ -63,17 +63,17 @@ class OptoutStore:
         def op(tx: Transaction) -> OptoutRow:
             ensure_org_in(tx, org)
             now = time.time()
-            fresh = tx.insert(
+            fresh = tx.execute(  # no `id` column: insert() would ask for one
                 "INSERT INTO optouts (org, number, since, source, message_id) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (org, number, now, source, message_id),
-            )
+            ).rowcount
             row = optout_row(
                 tx.execute(
                     "SELECT * FROM optouts WHERE org = ? AND number = ?", (org, number)
                 ).fetchone()
             )
-            if fresh is not None:
+            if fresh:
                 emit(tx, org, "optout.added", _event(row), now)
             return row
 
