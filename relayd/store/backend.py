@@ -36,6 +36,11 @@ Params = tuple[Any, ...] | dict[str, Any]
 CommitListener = Callable[[list[EventRow]], None]
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be opened (server unreachable, login refused, no such database);
+    the message says which and where, without the password."""
+
+
 class ConstraintViolated(Exception):
     """A write broke a unique, foreign-key or NOT NULL constraint (cause: the adapter's error)."""
 
