@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relayd.store.asg import AsgStore
-from relayd.store.backend import Backend, CommitListener, NotifyListener
+from relayd.store.backend import Backend, CommitListener, NotifyListener, StoreUnavailable
 from relayd.store.calls import CallStore
 from relayd.store.contacts import ContactStore
 from relayd.store.cursors import CursorStore
@@ -47,6 +47,7 @@ __all__ = [
     "MessageRow",
     "NewMessage",
     "Store",
+    "StoreUnavailable",
     "Usage",
     "WriteStats",
 ]
@@ -105,6 +106,7 @@ class Store:
     def delivery_claims(self, owner: str, lease: float) -> DeliveryClaims:
         """Leases on due webhook deliveries for this relay (`owner`: unique to this run)."""
         return DeliveryClaims(self.db, owner, lease)
+
     async def notify(self, channel: str, payload: str = "") -> None:
         """Wake the listeners of `channel` on every relay sharing this database."""
         await self.db.notify(channel, payload)
