@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from relayd.api.framework import INT64_MAX
-from relayd.api.schemas import E164
+from relayd.api.schemas import E164, not_null
 from relayd.flows.templates import NAME, VARS
 from relayd.sending import MAX_RECIPIENTS
 
@@ -40,19 +40,21 @@ class SendRequest(BaseModel):
         None,
         description="Message text; long texts are sent as multipart SMS. Required unless "
         "`template` is given",
-        json_schema_extra={"minLength": 1},
+        json_schema_extra=not_null(minLength=1),
     )
     template: str | None = Field(
-        None, pattern=NAME, description="A template's name: its text with `{placeholders}` filled"
+        None, pattern=NAME, description="A template's name: its text with `{placeholders}` filled",
+        json_schema_extra=not_null(),
     )
     vars: dict[str, str] | None = Field(
         None, description="Placeholder values (for a group, a contact's own fields win)",
-        json_schema_extra=VARS,
+        json_schema_extra=not_null(**VARS),
     )  # fmt: skip
     group: str | None = Field(
         None, pattern=NAME,
         description="A contact group's name instead of `to`: one message per contact, "
         "placeholders filled from the contact (`{name}`, `{number}`, its fields) and `vars`",
+        json_schema_extra=not_null(),
     )  # fmt: skip
     channel: str = Field(
         "sms",

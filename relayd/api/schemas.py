@@ -54,3 +54,18 @@ HEADERS_SCHEMA: dict[str, Any] = {
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` or null: an optional field that a PATCH may leave out or send as null."""
     return {"anyOf": [schema, {"type": "null"}]}
+
+
+def not_null(**extra: Any) -> Any:
+    """For an optional field that may be left out but not sent as null: drop the null branch
+    pydantic documents for `str | None = None` (and add `extra`, e.g. minLength)."""
+
+    def shape(schema: dict[str, Any]) -> None:
+        branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            schema.update(branches[0])
+        elif branches:
+            schema["anyOf"] = branches
+        schema.update(extra)
+
+    return shape

@@ -49,7 +49,8 @@ def register(api: Api) -> None:
         response=SendResult,
         status=202,
         extra_responses={200: "Idempotent replay or dry run", 429: "Rate limited",
-                         404: "No such template or contact group"},
+                         404: "No such template or contact group",
+                         409: "The contact group has no contacts"},
     )(send_message)
     api.route(
         "GET",

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from relayd.exceptions import InvalidField, NotFound
+from relayd.exceptions import Conflict, InvalidField, NotFound
 from relayd.sending import SendOrder
 from relayd.store import ApiKey, Store
 
@@ -106,8 +106,9 @@ class TemplateExpander:
             raise NotFound(f"group: no group '{order.group}' in this org", code="unknown_group",
                            field="group")
         contacts = await self.store.contacts.list_contacts(key.org, group.id)
-        if not contacts:
-            raise InvalidField("group", f"group: '{order.group}' has no contacts", "empty_group")
+        if not contacts:  # a state, not a bad field: 409 as for other states that refuse
+            raise Conflict(f"group: '{order.group}' has no contacts", code="empty_group",
+                           field="group")
         orders = []
         for contact in contacts:
             values = given | contact.fields | {"name": contact.name, "number": contact.number}
