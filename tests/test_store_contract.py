@@ -7,6 +7,7 @@ tests/support/postgres.py), whatever `--store` the suite runs with.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +21,9 @@ from relayd.exceptions import InvalidField
 from relayd.store import EventRow, Store
 from relayd.store.backend import Backend, ConstraintViolated, Transaction
 from relayd.store.rows import emit
+from tests.support.daemon import clean_env, free_port, relayd_command, write_config
 from tests.support.postgres import Cluster
+from tests.support.secret_log import LEDGER
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -218,3 +221,26 @@ async def test_a_text_with_nul_is_kept_by_sqlite_and_refused_whole_by_postgresql
     assert refused.value.code == "invalid_text" and "NUL" in refused.value.message
     assert await orgs(db) == []  # nothing of the op is stored
     assert await db.fetchone("SELECT id FROM orgs WHERE id = ?", ("a\x00b",)) is None
+
+
+def test_relayd_run_on_a_postgresql_url_it_cannot_open_exits_1_naming_where_not_the_password(
+    tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    wrong = "wrong-" + pg_cluster.password  # a real server that refuses this login
+    LEDGER.add(wrong)
+    urls = {
+        "refused login": pg_cluster.url("relayd_template").replace(pg_cluster.password, wrong),
+        "no server": f"postgresql://relayd:{wrong}@127.0.0.1:{free_port()}/relayd",
+    }
+    for case, url in urls.items():
+        directory = tmp_path / case.replace(" ", "-")
+        config = write_config(directory, free_port(), url=url)
+        done = subprocess.run(
+            relayd_command("run", "--config", str(config)), cwd=directory, env=clean_env(),
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, (case, output)
+        host_and_db = url.rsplit("@", 1)[1]
+        assert f"cannot open the PostgreSQL database at {host_and_db}" in output, (case, output)
+        assert wrong not in output and "Traceback" not in output, (case, output)

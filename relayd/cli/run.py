@@ -22,6 +22,7 @@ from relayd.log import setup_logging
 from relayd.mdns import Announcer, start_announcer
 from relayd.relay import Relay, under_systemd
 from relayd.sdnotify import ServiceNotifier
+from relayd.store import StoreUnavailable
 from relayd.tls import CertificateRenewer, ensure_certificates, server_context, tls_enabled
 
 _LOGGER = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ async def serve(config: Config, *, demo: bool, embedded: bool) -> int:
         _LOGGER.info(
             "Stopping: draining in-flight sends (up to %.0f s)", config.server.drain_seconds
         )
+    except StoreUnavailable as exc:
+        _LOGGER.error("%s", exc)
+        return 1
     except OSError as exc:
         _LOGGER.error("Cannot listen on %s:%s: %s", config.server.host, config.server.port, exc)
         return 1

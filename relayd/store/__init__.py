@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relayd.store.asg import AsgStore
-from relayd.store.backend import Backend, CommitListener, NotifyListener
+from relayd.store.backend import Backend, CommitListener, NotifyListener, StoreUnavailable
 from relayd.store.calls import CallStore
 from relayd.store.cursors import CursorStore
 from relayd.store.db import Database
@@ -36,6 +36,7 @@ __all__ = [
     "MessageRow",
     "NewMessage",
     "Store",
+    "StoreUnavailable",
     "WriteStats",
 ]
 

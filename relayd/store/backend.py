@@ -41,6 +41,11 @@ CommitListener = Callable[[list[EventRow]], None]
 NotifyListener = Callable[[str], None]  # called with the payload, in the event loop
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be opened (server unreachable, login refused, no such database);
+    the message says which and where, without the password."""
+
+
 class ConstraintViolated(Exception):
     """A write broke a unique, foreign-key or NOT NULL constraint (cause: the adapter's error)."""
 

@@ -7,8 +7,10 @@ between threads; the relay's own loop is not loaded. Reads use an asyncpg pool i
 relay's loop.
 
 SQLite's semantics kept on PostgreSQL:
-- a batch of ops is one transaction, one commit; each op runs inside a savepoint, so a
-  failing op is undone alone and the others commit (one extra round trip per op);
+- a batch of ops is one transaction, one commit. It runs first without savepoints (no
+  extra round trip); when an op fails or a constraint breaks, the batch is rolled back and
+  run again with each op inside a savepoint, so a failing op is undone alone and the
+  others commit (ops are re-runnable: SQLite's adapter runs them again too);
 - a broken constraint undoes only the statement that broke it: before the op changed
   anything, rolling back to the op's savepoint is exactly that; after, the op is run
   again from the start with a savepoint around each of its writes (rare: the only op
@@ -22,15 +24,16 @@ SQLite's semantics kept on PostgreSQL:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.parse
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
 from relayd.exceptions import InvalidField
-from relayd.store.backend import ConstraintViolated, Params
+from relayd.store.backend import ConstraintViolated, Params, StoreUnavailable
 from relayd.store.notify import PgChannels
 from relayd.store.pgsql import ddl, is_query, rowcount, translate
 from relayd.store.records import EventRow, Record
@@ -56,8 +59,8 @@ def _refuse_nul() -> InvalidField:
 
 
 class _NeedsCare(BaseException):
-    """A statement broke a constraint after its op had changed rows: run the op again,
-    with a savepoint per write (BaseException: an op's `except Exception` lets it pass)."""
+    """A statement broke a constraint where the op cannot be told (no savepoint to go back
+    to): run it again with more savepoints (BaseException: `except Exception` lets it by)."""
 
 
 class PgCursor:
@@ -81,33 +84,30 @@ class PgCursor:
         return self._rows
 
 
-async def _statement(
-    conn: Any, text: str, args: Sequence[Any], query: bool, savepoint: bool
-) -> tuple[list[Record], int]:
-    if savepoint:
-        await conn.execute("SAVEPOINT relayd_statement")
+async def _in_savepoint(
+    conn: Any, work: Callable[[], Coroutine[Any, Any, T]], savepoint: bool
+) -> T:
+    """Run `work`; with `savepoint`, a broken constraint undoes only what `work` wrote."""
+    if not savepoint:
+        return await work()
+    await conn.execute("SAVEPOINT relayd_statement")
     try:
-        if query:
-            rows = await conn.fetch(text, *args)
-            count = len(rows)
-        else:
-            rows, count = [], rowcount(await conn.execute(text, *args))
+        result = await work()
     except asyncpg.IntegrityConstraintViolationError:
-        if savepoint:
-            await conn.execute(
-                "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
-            )
+        await conn.execute(
+            "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
+        )
         raise
-    if savepoint:
-        await conn.execute("RELEASE SAVEPOINT relayd_statement")
-    return rows, count
+    await conn.execute("RELEASE SAVEPOINT relayd_statement")
+    return result
 
 
 class PgTx:
     """What a write op sees on PostgreSQL (a `backend.Transaction`)."""
 
-    def __init__(self, db: PgDatabase, careful: bool) -> None:
+    def __init__(self, db: PgDatabase, *, in_savepoint: bool, careful: bool) -> None:
         self._db = db
+        self._in_savepoint = in_savepoint  # the op runs inside the savepoint `relayd_op`
         self._careful = careful  # a savepoint around each write once the op changed rows
         self._changed = False
         self.events: list[EventRow] = []
@@ -122,11 +122,15 @@ class PgTx:
             if writes:
                 raise _refuse_nul()
             return PgCursor([], 0)
-        rows, count = self._guarded(
-            lambda savepoint: _statement(self._db.conn, statement.text, args, query, savepoint),
-            writes=writes,
-        )
-        return PgCursor(rows, count)
+        conn = self._db.conn
+
+        async def run() -> PgCursor:
+            if query:
+                rows = await conn.fetch(statement.text, *args)
+                return PgCursor(rows, len(rows))
+            return PgCursor([], rowcount(await conn.execute(statement.text, *args)))
+
+        return self._guarded(run, writes)
 
     def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run an INSERT of one row; its new `id`, or None when a conflict clause skipped it."""
@@ -140,30 +144,16 @@ class PgTx:
         if any(_holds_nul(row) for row in args):
             raise _refuse_nul()
         if args:
-            self._guarded(lambda savepoint: self._many(statement.text, args, savepoint), True)
+            conn = self._db.conn
+            self._guarded(lambda: conn.executemany(statement.text, args), True)
 
-    async def _many(self, text: str, args: list[Sequence[Any]], savepoint: bool) -> None:
-        conn = self._db.conn
-        if not savepoint:
-            await conn.executemany(text, args)
-            return
-        await conn.execute("SAVEPOINT relayd_statement")
-        try:
-            await conn.executemany(text, args)
-        except asyncpg.IntegrityConstraintViolationError:
-            await conn.execute(
-                "ROLLBACK TO SAVEPOINT relayd_statement; RELEASE SAVEPOINT relayd_statement"
-            )
-            raise
-        await conn.execute("RELEASE SAVEPOINT relayd_statement")
-
-    def _guarded(self, make: Any, writes: bool) -> Any:
+    def _guarded(self, work: Callable[[], Coroutine[Any, Any, T]], writes: bool) -> T:
         savepoint = self._careful and writes and self._changed
         try:
-            result = self._db.run(make(savepoint))
+            result = self._db.run(_in_savepoint(self._db.conn, work, savepoint))
         except asyncpg.IntegrityConstraintViolationError as exc:
             if not savepoint:
-                if self._changed:
+                if self._changed or not self._in_savepoint:
                     raise _NeedsCare from exc
                 # Nothing of this op is written yet: back to its savepoint is this statement.
                 self._db.run(self._db.conn.execute("ROLLBACK TO SAVEPOINT relayd_op"))
@@ -210,18 +200,35 @@ class PgDatabase(PgChannels, GroupWriter):
         return self._conn
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """In the writer thread: run one step on the writer's connection to completion."""
-        assert self._loop is not None
-        return self._loop.run_until_complete(coro)
+        """In the writer thread: run one step on the writer's connection to completion.
+
+        The loop is turned by hand (`_run_once` of CPython's loops, the loop marked running
+        in this thread once): half the time of `run_until_complete` per statement, which
+        sets a loop up and tears it down on every call. Other loops get that fallback."""
+        loop = self._loop
+        assert loop is not None
+        step = getattr(loop, "_run_once", None)
+        if step is None:
+            return loop.run_until_complete(coro)
+        task = loop.create_task(coro)
+        while not task.done():
+            step()
+        return task.result()
 
     async def open(self) -> None:
         """Connect, bring the schema up to date, open the readers."""
-        where = urllib.parse.urlsplit(self.url)
-        _LOGGER.info("Database: PostgreSQL at %s%s", where.hostname or "", where.path)
-        await self._in_writer(self._open_writer)
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=POOL_SIZE, statement_cache_size=STATEMENT_CACHE
-        )
+        parts = urllib.parse.urlsplit(self.url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+        _LOGGER.info("Database: PostgreSQL at %s", where)
+        try:
+            await self._in_writer(self._open_writer)
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=POOL_SIZE, statement_cache_size=STATEMENT_CACHE
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self._in_writer(self._close_writer)
+            message = f"cannot open the PostgreSQL database at {where}: {exc}"
+            raise StoreUnavailable(message) from exc
         self._start_writer()
 
     def _connect(self) -> None:
@@ -229,15 +236,23 @@ class PgDatabase(PgChannels, GroupWriter):
 
     def _open_writer(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._connect()
-        self.run(migrate(self._conn))
+        if hasattr(self._loop, "_run_once"):
+            asyncio._set_running_loop(self._loop)  # this thread's loop, for asyncpg's timeouts
+        try:
+            self._connect()
+            self.run(migrate(self._conn))
+        except BaseException:
+            self._close_writer()
+            raise
 
     def _close_writer(self) -> None:
         if self._loop is None:
             return
         if self._conn is not None:
-            self.run(self._conn.close())
+            with contextlib.suppress(Exception):
+                self.run(self._conn.close())
             self._conn = None
+        asyncio._set_running_loop(None)
         self._loop.close()
         self._loop = None
 
@@ -267,13 +282,32 @@ class PgDatabase(PgChannels, GroupWriter):
         return rows[0] if rows else None
 
     def _run_batch(self, batch: list[Job[Any]]) -> list[Outcome]:
-        """In the writer thread: every op in its own savepoint of one transaction."""
+        """In the writer thread: the batch in one transaction, plain first, else with a
+        savepoint per op."""
         if self._conn is None or self._conn.is_closed():
             self._connect()  # the server restarted: the next batch gets a new connection
-        self.run(self.conn.execute("BEGIN; SAVEPOINT relayd_op"))
+        results = self._attempt(batch, savepoints=False)
+        if results is None:
+            results = self._attempt(batch, savepoints=True)
+            assert results is not None
+        done = sum(1 for ok, _ in results if ok)
+        if done:
+            self._committed(done)
+        return results
+
+    def _attempt(self, batch: list[Job[Any]], *, savepoints: bool) -> list[Outcome] | None:
+        """Run and commit the batch; None (rolled back) when an op failed without savepoints."""
+        self.run(self.conn.execute("BEGIN; SAVEPOINT relayd_op" if savepoints else "BEGIN"))
         results: list[Outcome] = []
         try:
             for index, job in enumerate(batch):
+                if not savepoints:
+                    value = self._run_plain(job)
+                    if value is None:
+                        self.run(self.conn.execute("ROLLBACK"))
+                        return None
+                    results.append(value)
+                    continue
                 if index:
                     self.run(self.conn.execute("RELEASE SAVEPOINT relayd_op; SAVEPOINT relayd_op"))
                 results.append(self._run_op(job))
@@ -282,14 +316,21 @@ class PgDatabase(PgChannels, GroupWriter):
             if not self.conn.is_closed():
                 self.run(self.conn.execute("ROLLBACK"))
             raise
-        done = sum(1 for ok, _ in results if ok)
-        if done:
-            self._committed(done)
         return results
+
+    def _run_plain(self, job: Job[Any]) -> Outcome | None:
+        """One op with no savepoint: its outcome, or None when it failed (undo the batch)."""
+        tx = PgTx(self, in_savepoint=False, careful=False)
+        try:
+            value = job.func(tx)
+        except (_NeedsCare, Exception):
+            return None
+        job.events = tx.events
+        return (True, value)
 
     def _run_op(self, job: Job[Any]) -> Outcome:
         for careful in (False, True):
-            tx = PgTx(self, careful)
+            tx = PgTx(self, in_savepoint=True, careful=careful)
             try:
                 value = job.func(tx)
             except _NeedsCare:
