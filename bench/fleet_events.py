@@ -65,7 +65,10 @@ async def read_stream(resp: aiohttp.ClientResponse, wanted: asyncio.Future[set[i
     sent: set[int] = set()
     fields: dict[str, str] = {}
     while not wanted.done() or not wanted.result() <= sent:
-        line = (await resp.content.readline()).decode().rstrip("\n")
+        raw = await resp.content.readline()
+        if not raw:
+            raise RuntimeError(f"the stream ended after {len(seqs)} events")
+        line = raw.decode().rstrip("\n")
         if line and not line.startswith(":"):
             name, _, value = line.partition(": ")
             fields[name] = value
@@ -151,7 +154,9 @@ async def run(relays: list[int], streams: int, sends: int) -> list[dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--relays", default="1,2,3", help="comma list of fleet sizes")
-    parser.add_argument("--streams", type=int, default=30, help="SSE clients")
+    parser.add_argument(
+        "--streams", type=int, default=20, help="SSE clients (one key: [limits] streams_per_key)"
+    )
     parser.add_argument("--sends", type=int, default=300, help="messages per measurement")
     parser.add_argument("--json", action="store_true", help="the figures as JSON")
     args = parser.parse_args()
