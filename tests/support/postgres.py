@@ -25,8 +25,6 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
-
 T = TypeVar("T")
 TEMPLATE = "relayd_template"
 ROLE = "relayd"
@@ -101,7 +99,7 @@ class Cluster:
         )
         self._thread.start()
         self._admin = self.run(
-            asyncpg.connect(host=str(self.sockets), port=self.port, user="postgres")
+            _asyncpg().connect(host=str(self.sockets), port=self.port, user="postgres")
         )
         self.run(self._admin.execute(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{self.password}'"))
         self.run(self._admin.execute(f"CREATE DATABASE {TEMPLATE} OWNER {ROLE}"))
@@ -263,7 +261,7 @@ async def _pg_sql(url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any
     from relayd.store.pgsql import translate
 
     statement = translate(sql)
-    conn = await asyncpg.connect(url)
+    conn = await _asyncpg().connect(url)
     try:
         rows = await conn.fetch(statement.text, *statement.args(params))
         return [tuple(row) for row in rows]
@@ -276,3 +274,11 @@ def storage_toml(path: str | Path, url: str | None = None) -> str:
     (the current test's database, unless `url` is given)."""
     url = STORE.bind(path, url)
     return f'[storage]\npath = "{path}"\n' + (f'url = "{url}"\n' if url else "")
+
+
+def _asyncpg() -> Any:
+    """asyncpg, imported when a server is used: tests_ha (its own venv) imports this module
+    through tests/support/daemon.py and never starts one."""
+    import asyncpg
+
+    return asyncpg
