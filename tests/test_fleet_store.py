@@ -177,3 +177,23 @@ async def test_open_streams_in_the_database_count_the_relays_that_are_up(
     assert await one.open_stream("streams:k", "relay-1", 3)
     await one.clear_streams("relay-1", "streams")  # relay-1 starts again: none of its own
     assert await one.open_stream("streams:k", "relay-1", 1)
+
+
+async def test_an_opt_out_made_by_another_relay_is_honoured_by_the_cached_list(
+    stores: tuple[Store, Store],
+) -> None:
+    """Each relay keeps the org's opt-out list in memory (no read per send); its own change
+    counts at once, another relay's once the 'optouts' revision is next asked (≤ 0.25 s)."""
+    one, two = stores
+    number = "+15551239876"
+    assert await one.optouts.opted_out("default", [number]) == set()  # cached: empty
+    await one.optouts.add("default", "+15551230000", "api")
+    assert await one.optouts.opted_out("default", ["+15551230000"]) == {"+15551230000"}
+    await two.optouts.add("default", number, "api")
+    async with asyncio.timeout(5):
+        while await one.optouts.opted_out("default", [number]) != {number}:
+            await asyncio.sleep(0.05)
+    await two.optouts.remove("default", number, "api")
+    async with asyncio.timeout(5):
+        while await one.optouts.opted_out("default", [number]):
+            await asyncio.sleep(0.05)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from relayd.passwords import hash_password, is_password_hash, verify_nothing, verify_password
 from relayd.store.backend import Backend, Transaction
 from relayd.store.records import Record
+from relayd.store.revisions import bump_revision, read_revision
 
 KEY_PREFIX = "rk_"
 SCOPES = ("send", "read", "phone", "admin")  # phone: connect as a phone (SPEC §11)
@@ -231,8 +232,7 @@ class KeyStore:
     async def revision(self) -> int:
         """A counter every revocation moves on, whoever made it (this relay, the CLI, another
         relay of a fleet): the key cache starts over when it changed."""
-        row = await self.db.fetchone("SELECT value FROM revisions WHERE name = 'keys'")
-        return int(row[0]) if row is not None else 0
+        return await read_revision(self.db, "keys")
 
     async def list_keys(self, org: str | None = None) -> list[ApiKey]:
         """Keys of one org, or all."""
@@ -255,10 +255,7 @@ class KeyStore:
             )
             if cursor.rowcount == 0:
                 return False
-            tx.execute(
-                "INSERT INTO revisions (name, value) VALUES ('keys', 1) "
-                "ON CONFLICT (name) DO UPDATE SET value = revisions.value + 1"
-            )
+            bump_revision(tx, "keys")
             return True
 
         return await self.db.write(op)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from relayd.store.backend import Backend, Transaction
 from relayd.store.keys import ensure_org_in
 from relayd.store.records import Columns, from_row
+from relayd.store.revisions import bump_revision, read_revision
 from relayd.store.rows import emit
 
 
@@ -49,11 +50,21 @@ def _event(row: OptoutRow) -> dict[str, object]:
     return {"number": row.number, "source": row.source, "message_id": row.message_id}
 
 
+REVISION_CHECK = 0.25  # seconds
+CACHED_LIST_MAX = 100_000  # numbers per org kept in memory; a longer list is read each time
+
+
 class OptoutStore:
     """Opt-outs and opt-out settings of each org."""
 
     def __init__(self, db: Backend) -> None:
         self.db = db
+        # Each org's list, read once and kept: the check before every send then costs no
+        # read. This relay's own changes drop an org's copy at once; another relay's (a
+        # fleet) are seen through the 'optouts' revision, asked at most every REVISION_CHECK.
+        self._lists: dict[str, frozenset[str]] = {}
+        self._revision: int | None = None
+        self._checked_at = float("-inf")
 
     async def add(
         self, org: str, number: str, source: str, message_id: int | None = None
@@ -74,10 +85,14 @@ class OptoutStore:
                 ).fetchone()
             )
             if fresh:
+                bump_revision(tx, "optouts")
                 emit(tx, org, "optout.added", _event(row), now)
             return row
 
-        return await self.db.write(op)
+        try:
+            return await self.db.write(op)
+        finally:
+            self._changed(org)
 
     async def remove(
         self, org: str, number: str, source: str, message_id: int | None = None
@@ -85,27 +100,43 @@ class OptoutStore:
         """Take `number` off the list; False when it was not on it."""
 
         def op(tx: Transaction) -> bool:
-            cursor = tx.execute(
-                "DELETE FROM optouts WHERE org = ? AND number = ?", (org, number)
-            )
+            cursor = tx.execute("DELETE FROM optouts WHERE org = ? AND number = ?", (org, number))
             if cursor.rowcount == 0:
                 return False
+            bump_revision(tx, "optouts")
             row = OptoutRow(org, number, time.time(), source, message_id)
             emit(tx, org, "optout.removed", _event(row), row.since)
             return True
 
-        return await self.db.write(op)
+        try:
+            return await self.db.write(op)
+        finally:
+            self._changed(org)
+
+    def _changed(self, org: str) -> None:
+        """This relay changed the org's list: its copy goes, and a read of a list that was
+        in flight meanwhile is dropped at the next check (the revision moved)."""
+        self._lists.pop(org, None)
+        self._checked_at = float("-inf")
 
     async def opted_out(self, org: str, numbers: Sequence[str]) -> set[str]:
         """Which of `numbers` are on the org's list."""
         if not numbers:
             return set()
-        marks = ", ".join("?" * len(numbers))
-        rows = await self.db.fetchall(
-            f"SELECT number FROM optouts WHERE org = ? AND number IN ({marks})",  # noqa: S608
-            (org, *numbers),
-        )
-        return {r["number"] for r in rows}
+        now = time.monotonic()
+        if now - self._checked_at >= REVISION_CHECK:
+            self._checked_at = now
+            revision = await read_revision(self.db, "optouts")
+            if revision != self._revision:
+                self._revision = revision
+                self._lists.clear()
+        listed = self._lists.get(org)
+        if listed is None:
+            rows = await self.db.fetchall("SELECT number FROM optouts WHERE org = ?", (org,))
+            listed = frozenset(r["number"] for r in rows)
+            if len(listed) <= CACHED_LIST_MAX:
+                self._lists[org] = listed
+        return set(listed.intersection(numbers))
 
     async def get(self, org: str, number: str) -> OptoutRow | None:
         """One entry of the list."""
@@ -124,9 +155,7 @@ class OptoutStore:
 
     async def settings(self, org: str) -> OptoutOverride:
         """The org's own settings (all None when it has none)."""
-        row = await self.db.fetchone(
-            "SELECT settings FROM optout_settings WHERE org = ?", (org,)
-        )
+        row = await self.db.fetchone("SELECT settings FROM optout_settings WHERE org = ?", (org,))
         if row is None:
             return OptoutOverride()
         data = json.loads(row["settings"])
