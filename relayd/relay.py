@@ -93,6 +93,7 @@ class Relay:
             priority=config.phones.priority,
             devices_per_org=config.limits.devices_per_org,
             org_devices=lambda org: sum(len(h.of_org(org)) for h in self.device_hubs),
+            claim=self._claim_now,
         )
         self.phone_hub = PhoneHub(devices, self.store.phones)
         self.app_hub = AsgHub(devices, self.store.asg, config.limits.app_stream_queue)
@@ -201,6 +202,11 @@ class Relay:
         await self.auth.flush()
         await self.store.close()
         self.started = False
+
+    async def _claim_now(self) -> None:
+        """Fleet mode: claim queued work for this relay's SIMs now (a phone came online)."""
+        if self.claims is not None:
+            await self.claims.claim_now()
 
     def _join_fleet(self, node: str) -> None:
         """Fleet mode: work is claimed from the shared database, SIMs are published there."""

@@ -56,6 +56,7 @@ class HubDeps:
     priority: int = 0  # [phones] priority, for every phone SIM
     devices_per_org: int = 0  # [limits] devices_per_org (0: no limit)
     org_devices: Callable[[str], int] = lambda org: 0  # devices of an org, every kind
+    claim: Callable[[], Awaitable[None]] | None = None  # fleet: claim queued work for our SIMs now
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ class DeviceHub(Generic[D]):
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        if backlog and self.deps.claim is not None:
+            await self.deps.claim()  # fleet mode: the org's queue is in the database, unclaimed
         while loop.time() < deadline:
             held = [e.slot for e in device.outstanding.values()]
             arrived = all(self.deps.in_flight(b) <= held.count(k) for k, b in device.slots.items())

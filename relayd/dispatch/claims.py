@@ -78,6 +78,14 @@ class Claims:
             return
         self._claiming = asyncio.create_task(self._claim_loop(), name="relayd-claims")
 
+    async def claim_now(self) -> None:
+        """Claim for this relay's SIMs now and return when done: a phone that just came
+        online gets the fleet's queued work on this pull/connect, not on a later one."""
+        self.want()
+        task = self._claiming
+        if task is not None and not task.done():
+            await asyncio.shield(task)  # a coalesced `want` runs in this same task
+
     def announce(self, org: str = "") -> None:
         """NOTIFY the fleet that `org` has claimable work (coalesced like `want`)."""
         if not self._running:
