@@ -90,8 +90,9 @@ class Fleet:
         await self._refresh()
         self._task = asyncio.create_task(self._beat(), name="relayd-fleet")
 
-    async def stop(self) -> None:
-        """Stop beating; leave cleanly (SIMs offline, unsent claims released)."""
+    async def halt(self) -> None:
+        """Stop beating without leaving: what a relay that dies does (the others take it
+        over once it has been silent 3 beats)."""
         self._running = False
         if self._task is not None:
             self._task.cancel()
@@ -100,6 +101,10 @@ class Fleet:
             self._task = None
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop beating; leave cleanly (SIMs offline, unsent claims released)."""
+        await self.halt()
         try:
             await self.store.fleet.leave(self.node)
             await self.store.notify(WORK_CHANNEL)

@@ -58,11 +58,13 @@ def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
     return usec / 1e6 if usec > 0 else None
 
 
-def status_line(relay: Relay) -> str:
-    """What `systemctl status relayd` shows, e.g. "2 SIMs online, 0 queued"."""
+def status_line(relay: Relay, queued: int | None = None) -> str:
+    """What `systemctl status relayd` shows, e.g. "2 SIMs online, 0 queued" (`queued`: the
+    fleet's count when known, else this relay's queue)."""
     online = relay.sims.online_count
     sims = "SIM" if online == 1 else "SIMs"
-    return f"{online} {sims} online, {relay.outbox.queued_count()} queued"
+    count = relay.outbox.queued_count() if queued is None else queued
+    return f"{online} {sims} online, {count} queued"
 
 
 class ServiceNotifier:
@@ -107,6 +109,15 @@ class ServiceNotifier:
 
     # --- the loop -------------------------------------------------------------------
 
+    async def _queued(self) -> int | None:
+        """The fleet's queued count (a database read in fleet mode); None: the local one."""
+        if self.relay.outbox.intake is None:
+            return None
+        try:
+            return await self.relay.outbox.queued_total()
+        except Exception:  # the store away for a moment: the status waits, the pings do not
+            return None
+
     async def _run(self) -> None:
         ping_every = self._timeout / 2 if self._timeout else None
         tick = min(STATUS_TICK, ping_every / 2) if ping_every else STATUS_TICK
@@ -114,7 +125,7 @@ class ServiceNotifier:
         next_ping = time.monotonic()
         while True:
             before = time.monotonic()
-            status = status_line(self.relay)
+            status = status_line(self.relay, await self._queued())
             if status != self._status:
                 self._status = status
                 self._send(f"STATUS={status}")

@@ -130,7 +130,7 @@ async def test_send_while_no_phone_is_online_is_queued_and_goes_out_on_connect(
     assert sent["results"][0]["status"] == "queued"
     message_id = sent["results"][0]["id"]
     await asyncio.sleep(0.2)
-    assert relay.relay.outbox.queued_count("shop") == 1
+    assert await relay.relay.outbox.queued_total("shop") == 1
 
     phone = ScriptedPhone(base_url(relay), "shop", SECRET)
     await phone.start()

@@ -158,6 +158,10 @@ async def crash_with_a_send_in_flight(config: Config) -> int:
     await relay.outbox.drain(0)
     await relay.sims.stop()
     await relay.webhooks.stop()
+    if relay.claims is not None:  # fleet mode (PostgreSQL): the dead process claims and
+        await relay.claims.stop()  # beats no more, and never says it leaves
+    if relay.fleet is not None:
+        await relay.fleet.halt()
     await relay.store.close()
     return message_id
 

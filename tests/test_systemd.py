@@ -115,7 +115,7 @@ def test_watchdog_interval() -> None:
 
 def _fake_relay(*, answers: bool = True) -> SimpleNamespace:
     """What the notifier reads of a relay; `answers=False` is a worker stuck in a cycle."""
-    outbox = SimpleNamespace(healthy=True, last_cycle=time.monotonic(), queued=0)
+    outbox = SimpleNamespace(healthy=True, last_cycle=time.monotonic(), queued=0, intake=None)
 
     def wake() -> None:
         if answers:

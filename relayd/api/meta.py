@@ -139,7 +139,7 @@ async def metrics(request: web.Request) -> web.Response:
     lines += [
         "# HELP relayd_outbox_queued Messages waiting for a SIM or their send time.",
         "# TYPE relayd_outbox_queued gauge",
-        f"relayd_outbox_queued {relay.outbox.queued_count(org)}",
+        f"relayd_outbox_queued {await relay.outbox.queued_total(org)}",
     ]
     lines += _sim_metrics(relay, [s for s in relay.sims.all() if org is None or s.info.org == org])
     if org is None:  # relay-wide figures: the operator's only

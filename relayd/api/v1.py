@@ -218,4 +218,4 @@ async def list_sims(request: web.Request) -> web.Response:
             data["node"] = relay.fleet.node
         for remote in await relay.fleet.sims(key.org):
             sims.append({**remote.info, "online": remote.online, "node": remote.node})
-    return json_response({"sims": sims, "queued": relay.outbox.queued_count(key.org)})
+    return json_response({"sims": sims, "queued": await relay.outbox.queued_total(key.org)})

@@ -43,6 +43,7 @@ class Claims:
         self._announcing: asyncio.Task[None] | None = None
         self._announce_again: set[str] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None  # the next unclaimed message's ttl
 
     async def start(self) -> None:
         """Listen for announced work and claim what is waiting now."""
@@ -53,9 +54,10 @@ class Claims:
     async def stop(self) -> None:
         """Stop claiming (claims already held stay with the outbox until it drains)."""
         self._running = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._expiry):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._expiry = None
         for task in (self._claiming, self._announcing):
             if task is not None and not task.done():
                 task.cancel()
@@ -115,6 +117,7 @@ class Claims:
             self._claim_again = False
             try:
                 await self._release_stranded()
+                await self._expire_unclaimed()
                 await self._claim_once()
             except Exception:
                 _LOGGER.exception("Claiming queued messages failed")
@@ -149,6 +152,24 @@ class Claims:
         if due is not None and self._running:
             delay = max(0.0, due - time.time())
             self._timer = asyncio.get_running_loop().call_later(delay, self.want)
+
+    async def _expire_unclaimed(self) -> None:
+        """What no relay claimed expires when its ttl passes, as the outbox expires its own
+        (any relay may do it: the transition only moves a row that is still `queued`)."""
+        expired, later = await self.store.fleet.unclaimed_expiries(time.time())
+        for message_id in expired:
+            await self.store.messages.transition(
+                message_id,
+                "expired",
+                error="ttl passed before a SIM could send it",
+                only_from=("queued",),
+            )
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if later is not None and self._running:
+            delay = max(0.0, later - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(delay, self.want)
 
     async def _release_stranded(self) -> None:
         """Messages held here that no online SIM of this relay can carry go back to the fleet."""

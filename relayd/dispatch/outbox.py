@@ -173,6 +173,12 @@ class Outbox:
             return len(self._pending)
         return sum(1 for p in self._pending.all() if p.org == org)
 
+    async def queued_total(self, org: str | None = None) -> int:
+        """Messages waiting for a SIM: this relay's queue, or in fleet mode the fleet's."""
+        if self.intake is None:
+            return self.queued_count(org)
+        return await self.store.fleet.queued_count(org)
+
     def queue_depth(self, sim: SimBackend) -> int:
         """In-flight sends on this SIM plus messages asked for it by name."""
         waiting = sum(

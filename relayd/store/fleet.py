@@ -259,6 +259,29 @@ class FleetStore:
         )
         return None if row is None or row["due"] is None else float(row["due"])
 
+    async def unclaimed_expiries(self, now: float) -> tuple[list[int], float | None]:
+        """Unclaimed queued SMS whose ttl has passed, and the next `expires_at` still ahead
+        (a message no relay claims — no SIM anywhere can take it — still expires)."""
+        base = (
+            "FROM messages WHERE status = 'queued' AND node IS NULL AND direction = 'out' "
+            "AND channel = 'sms' AND expires_at IS NOT NULL"
+        )
+        due = await self.db.fetchall(f"SELECT id {base} AND expires_at <= ? ORDER BY id", (now,))
+        ahead = await self.db.fetchone(
+            f"SELECT MIN(expires_at) AS at {base} AND expires_at > ?", (now,)
+        )
+        later = None if ahead is None or ahead["at"] is None else float(ahead["at"])
+        return [int(r["id"]) for r in due], later
+
+    async def queued_count(self, org: str | None = None) -> int:
+        """Outbound SMS `queued` in the whole fleet (claimed by a relay or not)."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM messages WHERE status = 'queued' AND direction = 'out' "
+            "AND channel = 'sms' AND (CAST(? AS TEXT) IS NULL OR org = ?)",
+            (org, org),
+        )
+        return 0 if row is None else int(row["n"])
+
 
 def sim_row_info(data: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON a SIM row keeps: what `GET /api/v1/sims` shows of it (secrets left out)."""
