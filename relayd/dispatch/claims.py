@@ -146,12 +146,7 @@ class Claims:
     async def _arm_timer(self, scopes: list[ClaimScope], now: float) -> None:
         """Scheduled messages become claimable with time, not with an event: wake then."""
         due = await self.store.fleet.next_due(scopes, now)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if due is not None and self._running:
-            delay = max(0.0, due - time.time())
-            self._timer = asyncio.get_running_loop().call_later(delay, self.want)
+        self._timer = self._wake_at(self._timer, due)
 
     async def _expire_unclaimed(self) -> None:
         """What no relay claimed expires when its ttl passes, as the outbox expires its own
@@ -164,12 +159,17 @@ class Claims:
                 error="ttl passed before a SIM could send it",
                 only_from=("queued",),
             )
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
-        if later is not None and self._running:
-            delay = max(0.0, later - time.time())
-            self._expiry = asyncio.get_running_loop().call_later(delay, self.want)
+        self._expiry = self._wake_at(self._expiry, later)
+
+    def _wake_at(
+        self, timer: asyncio.TimerHandle | None, when: float | None
+    ) -> asyncio.TimerHandle | None:
+        """Replace `timer` by one that claims again at `when` (None: no timer)."""
+        if timer is not None:
+            timer.cancel()
+        if when is None or not self._running:
+            return None
+        return asyncio.get_running_loop().call_later(max(0.0, when - time.time()), self.want)
 
     async def _release_stranded(self) -> None:
         """Messages held here that no online SIM of this relay can carry go back to the fleet."""
